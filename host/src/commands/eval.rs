@@ -1,0 +1,45 @@
+//! `rulehost eval`: run the chain once on a request read from a file or stdin.
+
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use rulehost::{RuleSet, response};
+
+use super::{EXIT_DENY, EXIT_ERROR, RulesDir};
+
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    rules: RulesDir,
+    /// JSON file holding {"user": {...}, "context": {...}}, or - for stdin.
+    #[arg(value_name = "INPUT.json")]
+    input: PathBuf,
+}
+
+pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
+    let rules = RuleSet::load(&args.rules.dir)?;
+    let (name, text) = read_input(&args.input)?;
+    let request = serde_json::from_str(&text).with_context(|| format!("parsing {name} as JSON"))?;
+    let reply = response::for_evaluation(rules.evaluate(request));
+    println!("{}", serde_json::to_string_pretty(&reply.body)?);
+    Ok(match reply.status {
+        200 => ExitCode::SUCCESS,
+        401 => ExitCode::from(EXIT_DENY),
+        _ => ExitCode::from(EXIT_ERROR),
+    })
+}
+
+fn read_input(path: &PathBuf) -> anyhow::Result<(String, String)> {
+    if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading the request from stdin")?;
+        return Ok(("stdin".into(), text));
+    }
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {name}"))?;
+    Ok((name, text))
+}

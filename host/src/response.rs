@@ -1,0 +1,93 @@
+//! Turns an evaluation, or the reason there is none, into the JSON body and
+//! HTTP status the sidecar answers with and `rulehost eval` prints. This is
+//! the one place where outcomes and errors map to statuses.
+
+use serde_json::{Value, json};
+
+use crate::chain::{Evaluation, EvaluationError, FinalDecision};
+
+/// A status and JSON body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    /// The HTTP status: 200 allow or modify, 401 deny, 400 bad input, 500 a failed rule.
+    pub status: u16,
+    /// The JSON body.
+    pub body: Value,
+}
+
+impl Reply {
+    /// An error reply in the OAuth style, `{"error": ..., "error_description": ...}`.
+    pub fn error(status: u16, error: &str, description: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: json!({"error": error, "error_description": description.into()}),
+        }
+    }
+}
+
+/// The reply for the result of one evaluation.
+pub fn for_evaluation(result: Result<Evaluation, EvaluationError>) -> Reply {
+    match result {
+        Ok(evaluation) => for_decision(evaluation),
+        Err(EvaluationError::Input(error)) => {
+            let mut reply = Reply::error(400, "invalid_request", error.to_string());
+            reply.body["field"] = Value::String(error.path);
+            reply
+        }
+        Err(EvaluationError::Rule {
+            rule,
+            reason,
+            message,
+            rules,
+        }) => Reply {
+            status: 500,
+            body: json!({
+                "error": "server_error",
+                "error_description": format!("rule {rule:?} failed: {message}"),
+                "rule": rule,
+                "reason": reason,
+                "rules": rules,
+            }),
+        },
+    }
+}
+
+fn for_decision(evaluation: Evaluation) -> Reply {
+    let Evaluation {
+        decision,
+        mut request,
+        rules,
+    } = evaluation;
+    match decision {
+        FinalDecision::Deny {
+            rule,
+            code,
+            description,
+        } => Reply {
+            status: 401,
+            body: json!({
+                "decision": "deny",
+                "error": code,
+                "error_description": description,
+                "rule": rule,
+                "rules": rules,
+            }),
+        },
+        FinalDecision::Allow | FinalDecision::Modify => {
+            let name = if decision == FinalDecision::Allow {
+                "allow"
+            } else {
+                "modify"
+            };
+            Reply {
+                status: 200,
+                body: json!({
+                    "decision": name,
+                    "user": request["user"].take(),
+                    "context": request["context"].take(),
+                    "rules": rules,
+                }),
+            }
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! The HTTP sidecar: `POST /v1/evaluate` runs the chain on a request body;
+//! `GET /healthz` reports that rules are loaded.
+//!
+//! Bad input never reaches a rule: a wrong method is `405`, an unknown path
+//! `404`, another content type `415`, a body over the limit `413`, and JSON
+//! that does not parse or does not fit the contract `400`. Evaluations run on
+//! tokio's blocking pool, so a slow rule does not stall the connections
+//! served by the async workers.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, StatusCode};
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tracing::Instrument as _;
+
+use crate::response::{self, Reply};
+use crate::rule_set::RuleSet;
+
+/// Largest request body accepted by default: 1 MiB. A login request is a few
+/// kilobytes; the limit bounds the memory one request can make the sidecar
+/// buffer and parse.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// How long requests in flight get to finish once shutdown starts.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Settings of the sidecar.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Largest request body in bytes; larger ones get `413`.
+    pub max_body_bytes: usize,
+    /// How long requests in flight get to finish after shutdown is asked for.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+        }
+    }
+}
+
+struct Shared {
+    rules: Arc<RuleSet>,
+    options: ServerOptions,
+}
+
+/// Serves `rules` on `listener` until `shutdown` resolves, then stops
+/// accepting and lets connections in flight finish within the grace period.
+pub async fn serve(
+    listener: TcpListener,
+    rules: Arc<RuleSet>,
+    options: ServerOptions,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let grace = options.shutdown_grace;
+    let shared = Arc::new(Shared { rules, options });
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => serve_connection(&graceful, stream, peer, shared.clone()),
+                Err(error) => {
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tracing::info!(connections = graceful.count(), "shutting down");
+    tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .context("connections were still open when the shutdown grace period ended")
+}
+
+fn serve_connection(
+    graceful: &GracefulShutdown,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+) {
+    let service = service_fn(move |request| {
+        let shared = shared.clone();
+        async move { Ok::<_, Infallible>(route(request, &shared).await) }
+    });
+    let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    let connection = graceful.watch(connection);
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(%peer, %error, "connection ended with an error");
+        }
+    });
+}
+
+type Response = hyper::Response<Full<Bytes>>;
+
+async fn route(request: hyper::Request<Incoming>, shared: &Shared) -> Response {
+    let span =
+        tracing::info_span!("request", method = %request.method(), path = %request.uri().path());
+    async move {
+        let response = match (request.method(), request.uri().path()) {
+            (&Method::POST, "/v1/evaluate") => evaluate(request, shared).await,
+            (_, "/v1/evaluate") => method_not_allowed("POST"),
+            (&Method::GET | &Method::HEAD, "/healthz") => json_response(&Reply {
+                status: 200,
+                body: serde_json::json!({"status": "ok"}),
+            }),
+            (_, "/healthz") => method_not_allowed("GET, HEAD"),
+            (_, path) => json_response(&Reply::error(
+                404,
+                "not_found",
+                format!("no route for {path}"),
+            )),
+        };
+        tracing::debug!(status = response.status().as_u16(), "answered");
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+async fn evaluate(request: hyper::Request<Incoming>, shared: &Shared) -> Response {
+    let body = match read_json_body(request, shared.options.max_body_bytes).await {
+        Ok(body) => body,
+        Err(reply) => return json_response(&reply),
+    };
+    let rules = shared.rules.clone();
+    let reply =
+        match tokio::task::spawn_blocking(move || response::for_evaluation(rules.evaluate(body)))
+            .await
+        {
+            Ok(reply) => reply,
+            Err(error) => {
+                tracing::error!(%error, "evaluation task failed");
+                Reply::error(500, "server_error", "the evaluation did not complete")
+            }
+        };
+    json_response(&reply)
+}
+
+/// Checks the content type and size and parses the body as JSON.
+async fn read_json_body(
+    request: hyper::Request<Incoming>,
+    limit: usize,
+) -> Result<serde_json::Value, Reply> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    if !content_type.is_some_and(is_json_media_type) {
+        return Err(Reply::error(
+            415,
+            "unsupported_media_type",
+            format!(
+                "Content-Type must be application/json, not {}",
+                content_type.unwrap_or("absent")
+            ),
+        ));
+    }
+    let too_large = || {
+        Reply::error(
+            413,
+            "payload_too_large",
+            format!("the body is larger than {limit} bytes"),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(too_large());
+    }
+    let bytes = match Limited::new(request.into_body(), limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => return Err(too_large()),
+        Err(error) => {
+            return Err(Reply::error(
+                400,
+                "invalid_request",
+                format!("reading the body failed: {error}"),
+            ));
+        }
+    };
+    serde_json::from_slice(&bytes).map_err(|error| {
+        let mut reply = Reply::error(
+            400,
+            "invalid_request",
+            format!("the body is not valid JSON: {error}"),
+        );
+        reply.body["line"] = error.line().into();
+        reply.body["column"] = error.column().into();
+        reply
+    })
+}
+
+fn is_json_media_type(value: &str) -> bool {
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/json")
+}
+
+fn method_not_allowed(allowed: &'static str) -> Response {
+    let mut response = json_response(&Reply::error(
+        405,
+        "method_not_allowed",
+        format!("use {allowed}"),
+    ));
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allowed));
+    response
+}
+
+fn json_response(reply: &Reply) -> Response {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = hyper::Response::new(Full::new(Bytes::from(reply.body.to_string())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_json_media_type;
+
+    #[test]
+    fn accepts_json_with_parameters_and_any_case() {
+        assert!(is_json_media_type("application/json"));
+        assert!(is_json_media_type("Application/JSON; charset=utf-8"));
+        assert!(!is_json_media_type("application/jsonp"));
+        assert!(!is_json_media_type("text/plain"));
+    }
+}

@@ -1,0 +1,1 @@
+//! Integration tests for rulehost live in `tests/tests/`; this crate has no library code.
