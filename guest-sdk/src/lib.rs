@@ -7,7 +7,7 @@
 //! ([`Context::requested_audience`], [`Context::requested_scopes`]) and
 //! building decisions ([`Decision::deny`], [`Modify`]).
 //!
-//! ```ignore
+//! ```no_run
 //! use rulehost_guest::{Config, Context, Decision, Rule, RuleError, User, export_rule};
 //!
 //! struct DenyTodoApi;
@@ -54,6 +54,7 @@ pub use bindings::rulehost::rule::types::{
 pub use config::{Config, MissingConfig};
 pub use decision::{DEFAULT_DENIAL_CODE, Modify};
 pub use error::RuleError;
+pub use serde_json;
 
 /// An access rule: decides on one login from the user, the context and the
 /// rule's configuration.

@@ -1,0 +1,108 @@
+//! Loading rules: each way a rules directory can be wrong is refused with an
+//! error naming the rule, the file and the problem.
+
+use rulehost::RuleSet;
+
+use crate::support::{RulesDir, test_rule};
+
+fn load_error(dir: &RulesDir) -> String {
+    match RuleSet::load(dir.path()) {
+        Ok(_) => panic!("the rules directory should not load"),
+        Err(error) => format!("{error:#}"),
+    }
+}
+
+fn single_rule(module: &str) -> RulesDir {
+    RulesDir::new(&format!(
+        "[[rule]]\nname = \"suspect\"\nmodule = \"{module}\"\n"
+    ))
+}
+
+#[test]
+fn a_missing_manifest_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let message = match RuleSet::load(dir.path()) {
+        Ok(_) => panic!("an empty directory should not load"),
+        Err(error) => format!("{error:#}"),
+    };
+    assert!(message.contains("rules.toml"), "{message}");
+}
+
+#[test]
+fn a_missing_module_names_the_rule_and_file() {
+    let message = load_error(&single_rule("nowhere.wasm"));
+    assert!(
+        message.contains("\"suspect\"") && message.contains("nowhere.wasm"),
+        "{message}"
+    );
+    assert!(message.contains("reading the module"), "{message}");
+}
+
+#[test]
+fn a_file_that_is_not_wasm_is_refused() {
+    let dir = single_rule("garbage.wasm");
+    dir.write("garbage.wasm", b"\x00asm\x0d\x00\x01\x00truncated");
+    let message = load_error(&dir);
+    assert!(
+        message.contains("\"suspect\"") && message.contains("garbage.wasm"),
+        "{message}"
+    );
+    assert!(message.contains("compiling the module"), "{message}");
+}
+
+#[test]
+fn a_core_module_is_refused_as_not_a_component() {
+    let dir = single_rule("core.wasm");
+    dir.write("core.wasm", "(module (func (export \"evaluate\")))");
+    let message = load_error(&dir);
+    assert!(message.contains("compiling the module"), "{message}");
+}
+
+#[test]
+fn a_component_without_the_export_is_refused() {
+    let dir = single_rule("empty.wasm");
+    dir.write("empty.wasm", "(component)");
+    let message = load_error(&dir);
+    assert!(
+        message.contains("does not implement the rulehost:rule world"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_component_importing_the_unknown_is_refused_naming_the_import() {
+    let dir = single_rule("http.wasm");
+    dir.write(
+        "http.wasm",
+        "(component (import \"wasi:http/outgoing-handler@0.2.0\" (instance (export \"handle\" (func)))))",
+    );
+    let message = load_error(&dir);
+    assert!(
+        message.contains("imports something rulehost does not provide"),
+        "{message}"
+    );
+    assert!(message.contains("wasi:http/outgoing-handler"), "{message}");
+}
+
+#[test]
+fn a_duplicate_name_is_refused_with_its_line() {
+    let manifest = [
+        test_rule("twice", "echo", ""),
+        test_rule("twice", "echo", ""),
+    ]
+    .concat();
+    let message = load_error(&RulesDir::new(&manifest));
+    assert!(
+        message.contains("rules.toml:8") && message.contains("\"twice\""),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_malformed_manifest_is_refused_with_its_line() {
+    let message = load_error(&RulesDir::new("[[rule]]\nname = \"a\"\nmodule = \n"));
+    assert!(
+        message.contains("rules.toml") && message.contains("line 3"),
+        "{message}"
+    );
+}

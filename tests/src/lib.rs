@@ -1,1 +1,0 @@
-//! Integration tests for rulehost live in `tests/tests/`; this crate has no library code.
