@@ -7,18 +7,23 @@
 //! - [`records`] turns the request JSON into the contract's user and context.
 //! - [`edits`] applies a rule's edits to those records.
 //! - [`chain`] runs the rules in order and produces an [`Evaluation`].
+//! - [`live`] keeps the serving generation of a rule set and reloads it.
+//! - [`watch`] triggers reloads on file changes and `SIGHUP`.
 //! - [`response`] turns an evaluation or its error into JSON and a status.
 //! - [`server`] is the HTTP sidecar.
 
 mod bindings;
 pub mod chain;
 pub mod edits;
+pub mod live;
 pub mod manifest;
 pub mod records;
 pub mod response;
 pub mod rule_set;
 pub mod sandbox;
 pub mod server;
+pub mod watch;
 
 pub use chain::{Evaluation, EvaluationError, FinalDecision, Outcome, RuleRun};
+pub use live::{Generation, LiveRules};
 pub use rule_set::RuleSet;

@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::chain::{Evaluation, EvaluationError, FinalDecision};
+use crate::live::LiveRules;
 
 /// A status and JSON body.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,5 +90,54 @@ fn for_decision(evaluation: Evaluation) -> Reply {
                 }),
             }
         }
+    }
+}
+
+/// `/readyz`: ready while a generation serves, which is from start-up on; a
+/// failed reload is reported but does not make the sidecar unready.
+pub fn for_readiness(live: &LiveRules) -> Reply {
+    let generation = live.current();
+    Reply {
+        status: 200,
+        body: json!({
+            "status": "ready",
+            "generation": generation.number,
+            "last_reload_failed": live.last_failure().is_some(),
+        }),
+    }
+}
+
+/// `/v1/rules`: the serving generation, each rule of its manifest, and the
+/// last failed reload.
+pub fn for_rules(live: &LiveRules) -> Reply {
+    let generation = live.current();
+    let rules = &generation.rules;
+    let listed: Vec<Value> = rules
+        .manifest()
+        .rules
+        .iter()
+        .map(|spec| {
+            json!({
+                "name": spec.name,
+                "module": spec.module.display().to_string(),
+                "hash": rules.rule(&spec.name).map(|rule| format!("sha256:{}", rule.hash)),
+                "enabled": spec.enabled,
+            })
+        })
+        .collect();
+    let failure = live.last_failure().map(|failure| {
+        json!({"at": humantime::format_rfc3339_millis(failure.at).to_string(), "error": failure.error})
+    });
+    Reply {
+        status: 200,
+        body: json!({
+            "generation": {
+                "number": generation.number,
+                "loaded_at": humantime::format_rfc3339_millis(generation.loaded_at).to_string(),
+                "manifest": rules.manifest().path.display().to_string(),
+            },
+            "rules": listed,
+            "last_failed_reload": failure,
+        }),
     }
 }

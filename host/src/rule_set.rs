@@ -8,12 +8,11 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use serde_json::Value;
-use wasmtime::component::Component;
 
 use crate::bindings::RuleWorldPre;
 use crate::chain::{self, Evaluation, EvaluationError};
 use crate::manifest::{Manifest, RuleSpec};
-use crate::sandbox::{RuleConfig, RuleState, Sandbox};
+use crate::sandbox::{ContentHash, RuleConfig, RuleState, Sandbox, content_hash};
 
 /// One enabled rule, compiled and pre-linked.
 pub struct LoadedRule {
@@ -21,6 +20,8 @@ pub struct LoadedRule {
     pub name: String,
     /// The module file it was compiled from.
     pub module: PathBuf,
+    /// The SHA-256 of the module's bytes.
+    pub hash: ContentHash,
     pub(crate) pre: RuleWorldPre<RuleState>,
     pub(crate) config: RuleConfig,
 }
@@ -33,9 +34,10 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
-    /// Loads the rules directory `dir` with a sandbox of its own.
+    /// Loads the rules directory `dir` with a sandbox of its own and no
+    /// on-disk cache.
     pub fn load(dir: &Path) -> anyhow::Result<Self> {
-        Self::load_with(Arc::new(Sandbox::new()?), dir)
+        Self::load_with(Arc::new(Sandbox::new(&Default::default())?), dir)
     }
 
     /// Loads the rules directory `dir` into `sandbox`: parses the manifest,
@@ -76,6 +78,27 @@ impl RuleSet {
         &self.rules
     }
 
+    /// The loaded rule named `name`, if it is enabled.
+    pub fn rule(&self, name: &str) -> Option<&LoadedRule> {
+        self.rules.iter().find(|rule| rule.name == name)
+    }
+
+    /// Whether `other` would evaluate exactly as this set does: the same
+    /// rules in the same order, with the same modules and configuration.
+    pub fn same_rules_as(&self, other: &RuleSet) -> bool {
+        self.manifest.rules == other.manifest.rules
+            && self
+                .rules
+                .iter()
+                .map(|r| &r.hash)
+                .eq(other.rules.iter().map(|r| &r.hash))
+    }
+
+    /// The sandbox the set runs in.
+    pub fn sandbox(&self) -> &Arc<Sandbox> {
+        &self.sandbox
+    }
+
     /// Runs the chain on one request `{"user": {...}, "context": {...}}`.
     pub fn evaluate(&self, request: Value) -> Result<Evaluation, EvaluationError> {
         chain::run(&self.sandbox, &self.rules, request)
@@ -84,8 +107,9 @@ impl RuleSet {
 
 fn load_rule(sandbox: &Sandbox, spec: &RuleSpec) -> anyhow::Result<LoadedRule> {
     let bytes = std::fs::read(&spec.module).context("reading the module")?;
-    let component = Component::new(sandbox.engine(), &bytes)
-        .map_err(anyhow::Error::from)
+    let hash = content_hash(&bytes);
+    let component = sandbox
+        .compile(&hash, &bytes)
         .context("compiling the module (is it a WebAssembly component built for wasm32-wasip2?)")?;
     let instance_pre = sandbox
         .linker()
@@ -103,6 +127,7 @@ fn load_rule(sandbox: &Sandbox, spec: &RuleSpec) -> anyhow::Result<LoadedRule> {
     Ok(LoadedRule {
         name: spec.name.clone(),
         module: spec.module.clone(),
+        hash,
         pre,
         config,
     })

@@ -4,12 +4,20 @@
 //! A rule gets WASI with no files, no environment, no arguments and no
 //! sockets (its standard streams go nowhere), plus the `config` import,
 //! which answers from that rule's own `[rule.config]` table only.
+//!
+//! Compiled components are kept in memory by content hash, so a reload
+//! compiles only modules whose bytes changed, and optionally on disk through
+//! wasmtime's cache, whose keys include the wasmtime version and the engine
+//! settings, so that a restart with unchanged modules skips compilation too.
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
-use wasmtime::component::{HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store};
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Cache, CacheConfig, Config, Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::{ConfigHost, RuleWorld, TypesHost};
@@ -64,17 +72,46 @@ impl ConfigHost for RuleState {
     }
 }
 
-/// The engine and linker shared by every rule of a rule set.
+/// The SHA-256 of a module's bytes, as lowercase hex.
+pub type ContentHash = String;
+
+/// The hash [`Sandbox::compile`] keys its cache by.
+pub fn content_hash(bytes: &[u8]) -> ContentHash {
+    let digest = Sha256::digest(bytes);
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// How the sandbox is set up.
+#[derive(Debug, Clone, Default)]
+pub struct SandboxOptions {
+    /// Where compiled modules are kept across restarts; `None` keeps them in
+    /// memory only.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// The engine, the linker and the compiled modules, shared by every rule and
+/// every generation of a rule set.
 pub struct Sandbox {
     engine: Engine,
     linker: Linker<RuleState>,
+    compiled: Mutex<HashMap<ContentHash, Component>>,
 }
 
 impl Sandbox {
     /// Builds the engine and links the imports rules may use.
-    pub fn new() -> anyhow::Result<Self> {
+    pub fn new(options: &SandboxOptions) -> anyhow::Result<Self> {
         let mut config = Config::new();
         config.wasm_component_model(true);
+        if let Some(dir) = &options.cache_dir {
+            let mut cache = CacheConfig::new();
+            cache.with_directory(dir);
+            let cache = Cache::new(cache)
+                .map_err(anyhow::Error::from)
+                .with_context(|| {
+                    format!("opening the compiled-module cache in {}", dir.display())
+                })?;
+            config.cache(Some(cache));
+        }
         let engine = Engine::new(&config)
             .map_err(anyhow::Error::from)
             .context("creating the wasmtime engine")?;
@@ -85,12 +122,36 @@ impl Sandbox {
         RuleWorld::add_to_linker::<RuleState, HasSelf<RuleState>>(&mut linker, |state| state)
             .map_err(anyhow::Error::from)
             .context("linking the rulehost config import")?;
-        Ok(Self { engine, linker })
+        Ok(Self {
+            engine,
+            linker,
+            compiled: Mutex::default(),
+        })
     }
 
-    /// The engine modules are compiled with.
-    pub fn engine(&self) -> &Engine {
-        &self.engine
+    /// The component for `bytes`, whose hash is `hash`: compiled now, or
+    /// taken from the in-memory cache when the same bytes were compiled
+    /// before.
+    pub fn compile(&self, hash: &ContentHash, bytes: &[u8]) -> anyhow::Result<Component> {
+        if let Some(component) = self.compiled().get(hash) {
+            return Ok(component.clone());
+        }
+        let component = Component::new(&self.engine, bytes).map_err(anyhow::Error::from)?;
+        self.compiled().insert(hash.clone(), component.clone());
+        Ok(component)
+    }
+
+    /// Drops compiled modules whose hash is not in `keep`.
+    pub fn retain_compiled(&self, keep: &HashSet<&str>) {
+        self.compiled()
+            .retain(|hash, _| keep.contains(hash.as_str()));
+    }
+
+    fn compiled(&self) -> std::sync::MutexGuard<'_, HashMap<ContentHash, Component>> {
+        // A panic while holding the lock cannot leave the map half-updated.
+        self.compiled
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The linker rules are pre-instantiated with.

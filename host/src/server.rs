@@ -1,5 +1,6 @@
 //! The HTTP sidecar: `POST /v1/evaluate` runs the chain on a request body;
-//! `GET /healthz` reports that rules are loaded.
+//! `GET /v1/rules` describes the serving generation and the last failed
+//! reload; `GET /healthz` and `GET /readyz` report that rules are loaded.
 //!
 //! Bad input never reaches a rule: a wrong method is `405`, an unknown path
 //! `404`, another content type `415`, a body over the limit `413`, and JSON
@@ -26,8 +27,8 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tracing::Instrument as _;
 
+use crate::live::LiveRules;
 use crate::response::{self, Reply};
-use crate::rule_set::RuleSet;
 
 /// Largest request body accepted by default: 1 MiB. A login request is a few
 /// kilobytes; the limit bounds the memory one request can make the sidecar
@@ -56,20 +57,21 @@ impl Default for ServerOptions {
 }
 
 struct Shared {
-    rules: Arc<RuleSet>,
+    live: Arc<LiveRules>,
     options: ServerOptions,
 }
 
-/// Serves `rules` on `listener` until `shutdown` resolves, then stops
-/// accepting and lets connections in flight finish within the grace period.
+/// Serves the generations of `live` on `listener` until `shutdown`
+/// resolves, then stops accepting and lets connections in flight finish
+/// within the grace period.
 pub async fn serve(
     listener: TcpListener,
-    rules: Arc<RuleSet>,
+    live: Arc<LiveRules>,
     options: ServerOptions,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let grace = options.shutdown_grace;
-    let shared = Arc::new(Shared { rules, options });
+    let shared = Arc::new(Shared { live, options });
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -123,7 +125,13 @@ async fn route(request: hyper::Request<Incoming>, shared: &Shared) -> Response {
                 status: 200,
                 body: serde_json::json!({"status": "ok"}),
             }),
-            (_, "/healthz") => method_not_allowed("GET, HEAD"),
+            (&Method::GET | &Method::HEAD, "/readyz") => {
+                json_response(&response::for_readiness(&shared.live))
+            }
+            (&Method::GET | &Method::HEAD, "/v1/rules") => {
+                json_response(&response::for_rules(&shared.live))
+            }
+            (_, "/healthz" | "/readyz" | "/v1/rules") => method_not_allowed("GET, HEAD"),
             (_, path) => json_response(&Reply::error(
                 404,
                 "not_found",
@@ -142,17 +150,19 @@ async fn evaluate(request: hyper::Request<Incoming>, shared: &Shared) -> Respons
         Ok(body) => body,
         Err(reply) => return json_response(&reply),
     };
-    let rules = shared.rules.clone();
-    let reply =
-        match tokio::task::spawn_blocking(move || response::for_evaluation(rules.evaluate(body)))
-            .await
-        {
-            Ok(reply) => reply,
-            Err(error) => {
-                tracing::error!(%error, "evaluation task failed");
-                Reply::error(500, "server_error", "the evaluation did not complete")
-            }
-        };
+    // The evaluation keeps this generation alive until it ends, whatever
+    // reloads swap in meanwhile.
+    let generation = shared.live.current();
+    let number = generation.number;
+    let evaluation = move || response::for_evaluation(generation.rules.evaluate(body));
+    let mut reply = match tokio::task::spawn_blocking(evaluation).await {
+        Ok(reply) => reply,
+        Err(error) => {
+            tracing::error!(%error, "evaluation task failed");
+            Reply::error(500, "server_error", "the evaluation did not complete")
+        }
+    };
+    reply.body["generation"] = number.into();
     json_response(&reply)
 }
 

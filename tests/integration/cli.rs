@@ -108,3 +108,89 @@ fn every_subcommand_has_help() {
         assert!(String::from_utf8_lossy(&output.stdout).contains("--rules"));
     }
 }
+
+/// Reads the serving address from the `serving` log line of `rulehost serve`.
+fn serving_address(stderr: std::process::ChildStderr) -> std::net::SocketAddr {
+    use std::io::BufRead as _;
+    let (found, address) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(rest) = line.split("address=").nth(1) {
+                let _ = found.send(
+                    rest.split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned(),
+                );
+            }
+        }
+    });
+    let text = address
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("rulehost serve logs its address");
+    text.parse().expect("a socket address")
+}
+
+fn signal(child: &std::process::Child, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status();
+    assert!(status.expect("running kill").success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_reloads_on_sighup_and_stops_on_sigterm() {
+    use crate::support::{http, test_rule};
+    let dir = RulesDir::new(&test_rule("one", "claim", "claim = \"c\"\nvalue = \"1\""));
+    let cache = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rulehost"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--no-watch", "--rules"])
+        .arg(dir.path())
+        .arg("--cache-dir")
+        .arg(cache.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting rulehost serve");
+    let addr = serving_address(child.stderr.take().unwrap());
+    assert_eq!(http(addr, "GET", "/readyz", &[], b"").await.status, 200);
+
+    let two = test_rule("two", "claim", "claim = \"c\"\nvalue = \"2\"");
+    let guests = crate::support::guest_dir().display().to_string();
+    dir.write("rules.toml", two.replace("{guests}", &guests));
+    signal(&child, "HUP");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let rules = http(addr, "GET", "/v1/rules", &[], b"").await.json();
+        if rules["generation"]["number"] == 2 {
+            assert_eq!(rules["rules"][0]["name"], "two");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "SIGHUP did not reload: {rules}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    signal(&child, "TERM");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "SIGTERM did not stop the sidecar"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(status.code(), Some(0));
+    let cached = std::fs::read_dir(cache.path()).unwrap().count();
+    assert!(
+        cached > 0,
+        "compiled modules were written to the cache directory"
+    );
+}

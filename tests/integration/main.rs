@@ -5,5 +5,6 @@
 mod cli;
 mod library;
 mod loading;
+mod reload;
 mod sidecar;
 mod support;

@@ -1,9 +1,11 @@
 //! The sidecar on a real loopback port: decisions, and every bad-input answer.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
-use rulehost::RuleSet;
+use rulehost::LiveRules;
+use rulehost::sandbox::Sandbox;
 use rulehost::server::{self, ServerOptions};
 use serde_json::json;
 use tokio::sync::oneshot;
@@ -11,32 +13,32 @@ use tokio::sync::oneshot;
 use crate::support::{RulesDir, evaluate, example_rules, http, sample, test_rule};
 
 /// A running sidecar; dropping it stops the server.
-struct Sidecar {
-    addr: SocketAddr,
+pub struct Sidecar {
+    pub addr: SocketAddr,
+    pub live: Arc<LiveRules>,
     _stop: oneshot::Sender<()>,
 }
 
-async fn start(rules: RuleSet, options: ServerOptions) -> Sidecar {
+/// Serves the rules directory `dir` on a loopback port.
+pub async fn start(dir: &Path, options: ServerOptions) -> Sidecar {
+    let sandbox = Arc::new(Sandbox::new(&Default::default()).unwrap());
+    let live = Arc::new(LiveRules::load(dir, sandbox).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(server::serve(
-        listener,
-        Arc::new(rules),
-        options,
-        async move {
-            let _ = stopped.await;
-        },
-    ));
-    Sidecar { addr, _stop: stop }
+    let shutdown = async move {
+        let _ = stopped.await;
+    };
+    tokio::spawn(server::serve(listener, live.clone(), options, shutdown));
+    Sidecar {
+        addr,
+        live,
+        _stop: stop,
+    }
 }
 
 async fn examples() -> Sidecar {
-    start(
-        RuleSet::load(example_rules()).unwrap(),
-        ServerOptions::default(),
-    )
-    .await
+    start(example_rules(), ServerOptions::default()).await
 }
 
 #[tokio::test]
@@ -77,12 +79,13 @@ async fn allows_modifies_and_denies() {
     assert_eq!(body["error"], "access_denied");
     assert_eq!(body["error_description"], "end_users_not_allowed");
     assert_eq!(body["rule"], "deny-todo-api");
+    assert_eq!(body["generation"], 1);
 }
 
 #[tokio::test]
 async fn a_failing_rule_is_a_server_error_naming_it() {
     let dir = RulesDir::new(&test_rule("faulty", "panic", ""));
-    let sidecar = start(RuleSet::load(dir.path()).unwrap(), ServerOptions::default()).await;
+    let sidecar = start(dir.path(), ServerOptions::default()).await;
     let reply = evaluate(sidecar.addr, &sample("allow")).await;
     assert_eq!(reply.status, 500);
     let body = reply.json();
@@ -150,15 +153,11 @@ async fn another_content_type_is_a_415() {
 
 #[tokio::test]
 async fn a_body_over_the_limit_is_a_413() {
-    let rules = RuleSet::load(example_rules()).unwrap();
-    let sidecar = start(
-        rules,
-        ServerOptions {
-            max_body_bytes: 4096,
-            ..ServerOptions::default()
-        },
-    )
-    .await;
+    let options = ServerOptions {
+        max_body_bytes: 4096,
+        ..ServerOptions::default()
+    };
+    let sidecar = start(example_rules(), options).await;
     let mut request = sample("allow");
     request["context"]["padding"] = json!("x".repeat(5000));
     assert_eq!(evaluate(sidecar.addr, &request).await.status, 413);
@@ -168,15 +167,11 @@ async fn a_body_over_the_limit_is_a_413() {
 #[tokio::test]
 async fn a_chunked_body_over_the_limit_is_a_413() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rules = RuleSet::load(example_rules()).unwrap();
-    let sidecar = start(
-        rules,
-        ServerOptions {
-            max_body_bytes: 1024,
-            ..ServerOptions::default()
-        },
-    )
-    .await;
+    let options = ServerOptions {
+        max_body_bytes: 1024,
+        ..ServerOptions::default()
+    };
+    let sidecar = start(example_rules(), options).await;
     let mut stream = tokio::net::TcpStream::connect(sidecar.addr).await.unwrap();
     let chunk = "a".repeat(800);
     let request = format!(
@@ -210,9 +205,43 @@ async fn wrong_methods_and_paths_are_405_and_404() {
 }
 
 #[tokio::test]
-async fn healthz_answers_once_rules_are_loaded() {
+async fn healthz_and_readyz_answer_once_rules_are_loaded() {
     let sidecar = examples().await;
     let reply = http(sidecar.addr, "GET", "/healthz", &[], b"").await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.json()["status"], "ok");
+    let ready = http(sidecar.addr, "GET", "/readyz", &[], b"").await;
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.json()["generation"], 1);
+}
+
+#[tokio::test]
+async fn rules_lists_the_serving_generation() {
+    let sidecar = examples().await;
+    let body = http(sidecar.addr, "GET", "/v1/rules", &[], b"")
+        .await
+        .json();
+    assert_eq!(body["generation"]["number"], 1);
+    assert!(
+        body["generation"]["loaded_at"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
+    let rules = body["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 6);
+    assert_eq!(rules[0]["name"], "deny-todo-api");
+    assert!(
+        rules[0]["module"]
+            .as_str()
+            .unwrap()
+            .ends_with("deny_audience.wasm")
+    );
+    assert_eq!(rules[0]["enabled"], true);
+    let hash = rules[0]["hash"].as_str().unwrap();
+    assert!(
+        hash.starts_with("sha256:") && hash.len() == 7 + 64,
+        "{hash}"
+    );
+    assert_eq!(body["last_failed_reload"], serde_json::Value::Null);
 }

@@ -2,8 +2,6 @@
 
 use std::process::ExitCode;
 
-use rulehost::RuleSet;
-
 use super::RulesDir;
 
 #[derive(Debug, clap::Args)]
@@ -13,7 +11,7 @@ pub struct CheckArgs {
 }
 
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let rules = RuleSet::load(&args.rules.dir)?;
+    let rules = args.rules.load()?;
     let manifest = rules.manifest();
     println!(
         "{}: {} rules",

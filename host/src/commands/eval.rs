@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use rulehost::{RuleSet, response};
+use rulehost::response;
 
 use super::{EXIT_DENY, EXIT_ERROR, RulesDir};
 
@@ -19,7 +19,7 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
-    let rules = RuleSet::load(&args.rules.dir)?;
+    let rules = args.rules.load()?;
     let (name, text) = read_input(&args.input)?;
     let request = serde_json::from_str(&text).with_context(|| format!("parsing {name} as JSON"))?;
     let reply = response::for_evaluation(rules.evaluate(request));

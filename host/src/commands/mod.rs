@@ -6,8 +6,11 @@ mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use rulehost::RuleSet;
+use rulehost::sandbox::{Sandbox, SandboxOptions};
 
 /// Exit code of `eval` when a rule denied.
 pub const EXIT_DENY: u8 = 1;
@@ -33,16 +36,51 @@ enum Command {
     ///
     /// Exits 0 when every enabled rule loads, 2 otherwise.
     Check(check::CheckArgs),
-    /// Serve decisions over HTTP: POST /v1/evaluate, GET /healthz.
+    /// Serve decisions over HTTP, reloading the rules when their files change.
+    ///
+    /// Routes: POST /v1/evaluate, GET /v1/rules, GET /healthz, GET /readyz.
+    /// SIGHUP forces a reload; SIGINT and SIGTERM stop after requests in flight.
     Serve(serve::ServeArgs),
 }
 
-/// The rules directory option shared by every subcommand.
+/// The options every subcommand shares: where the rules are and where
+/// compiled modules are cached.
 #[derive(Debug, clap::Args)]
 struct RulesDir {
     /// Directory holding rules.toml and the modules it names.
     #[arg(long = "rules", value_name = "DIR")]
     dir: PathBuf,
+    /// Where compiled modules are cached across runs [default:
+    /// $XDG_CACHE_HOME/rulehost, else ~/.cache/rulehost].
+    #[arg(long, value_name = "DIR", conflicts_with = "no_cache")]
+    cache_dir: Option<PathBuf>,
+    /// Compile every module afresh and keep nothing on disk.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+impl RulesDir {
+    /// The sandbox these options describe.
+    fn sandbox(&self) -> anyhow::Result<Arc<Sandbox>> {
+        let cache_dir = if self.no_cache {
+            None
+        } else {
+            self.cache_dir.clone().or_else(default_cache_dir)
+        };
+        Ok(Arc::new(Sandbox::new(&SandboxOptions { cache_dir })?))
+    }
+
+    /// Loads the rule set once.
+    fn load(&self) -> anyhow::Result<RuleSet> {
+        RuleSet::load_with(self.sandbox()?, &self.dir)
+    }
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(base.join("rulehost"))
 }
 
 /// Runs the chosen subcommand and returns its exit code.

@@ -1,13 +1,15 @@
 //! `rulehost serve`: the HTTP sidecar, stopped by SIGINT or SIGTERM.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use rulehost::RuleSet;
+use rulehost::LiveRules;
 use rulehost::server::{self, DEFAULT_MAX_BODY_BYTES, ServerOptions};
+use rulehost::watch::{self, WatchOptions};
 
 use super::RulesDir;
 
@@ -25,10 +27,25 @@ pub struct ServeArgs {
     /// Seconds requests in flight get to finish after SIGTERM or SIGINT.
     #[arg(long, value_name = "SECONDS", default_value_t = server::DEFAULT_SHUTDOWN_GRACE.as_secs())]
     shutdown_grace: u64,
+    /// Do not watch the rules directory (for immutable deployments); SIGHUP
+    /// still reloads.
+    #[arg(long)]
+    no_watch: bool,
+    /// Milliseconds the files must be quiet before a reload starts.
+    #[arg(long, value_name = "MS", default_value_t = watch::DEFAULT_DEBOUNCE.as_millis() as u64)]
+    reload_debounce_ms: u64,
+    /// Milliseconds between metadata polls that catch changes the file
+    /// watcher missed.
+    #[arg(long, value_name = "MS", default_value_t = watch::DEFAULT_POLL_INTERVAL.as_millis() as u64)]
+    poll_interval_ms: u64,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let rules = Arc::new(RuleSet::load(&args.rules.dir)?);
+    let live = Arc::new(LiveRules::load(&args.rules.dir, args.rules.sandbox()?)?);
+    let watch_options = WatchOptions {
+        debounce: Duration::from_millis(args.reload_debounce_ms),
+        poll_interval: Duration::from_millis(args.poll_interval_ms.max(1)),
+    };
     let options = ServerOptions {
         max_body_bytes: args.max_body_bytes,
         shutdown_grace: Duration::from_secs(args.shutdown_grace),
@@ -40,10 +57,26 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("listening on {}", args.listen))?;
         tracing::info!(
             address = %listener.local_addr()?,
-            rules = rules.rules().len(),
+            rules = live.current().rules.rules().len(),
+            watching = !args.no_watch,
             "serving"
         );
-        server::serve(listener, rules, options, shutdown_signal()).await
+        let hangups = tokio::spawn(log_failure(
+            "SIGHUP reloads",
+            watch::reload_on_hangup(live.clone()),
+        ));
+        let watcher = (!args.no_watch).then(|| {
+            tokio::spawn(log_failure(
+                "watching files",
+                watch::watch_files(live.clone(), watch_options),
+            ))
+        });
+        let served = server::serve(listener, live, options, shutdown_signal()).await;
+        hangups.abort();
+        if let Some(watcher) = watcher {
+            watcher.abort();
+        }
+        served
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -62,5 +95,12 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
         _ = terminate.recv() => tracing::info!("SIGTERM received"),
+    }
+}
+
+/// Runs a background task and logs why it stopped, if it failed.
+async fn log_failure(task: &'static str, work: impl Future<Output = anyhow::Result<()>>) {
+    if let Err(error) = work.await {
+        tracing::error!(task, error = %format!("{error:#}"), "background task stopped");
     }
 }
