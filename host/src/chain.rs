@@ -1,17 +1,26 @@
 //! Runs the rules of a set in order on one request.
 //!
-//! Each rule gets a fresh instance in a fresh store and sees the records as
-//! the rules before it left them. The first deny ends the chain; a rule that
-//! traps, returns an error or returns an edit that cannot be applied fails
-//! the whole evaluation closed.
+//! Each rule gets a fresh instance in a fresh store, with a fresh time and
+//! memory budget, and sees the records as the rules before it left them. The
+//! first deny ends the chain. A rule that fails (runs out of time or memory,
+//! overflows its stack, traps, returns an error or an invalid decision)
+//! fails the whole evaluation closed, unless its manifest entry says
+//! `on_error = "skip"`: then the failure is logged and counted and the chain
+//! carries on as if the rule had allowed.
 
 use std::time::Instant;
 
 use serde::Serialize;
 use serde_json::Value;
 
+use std::sync::atomic::Ordering;
+
+use wasmtime::Trap;
+
 use crate::bindings::Decision;
 use crate::edits::{self, Touched};
+use crate::limits::Limits;
+use crate::manifest::OnError;
 use crate::records::{InputError, LoginRecords};
 use crate::rule_set::LoadedRule;
 use crate::sandbox::Sandbox;
@@ -26,6 +35,10 @@ pub enum Outcome {
     Modify,
     /// Stop: the login is refused.
     Deny,
+    /// The rule failed and the evaluation failed with it.
+    Failed,
+    /// The rule failed and, as its `on_error = "skip"` asks, was passed over.
+    Skipped,
 }
 
 /// One rule that ran.
@@ -72,11 +85,18 @@ pub struct Evaluation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureReason {
+    /// The rule ran past its time limit.
+    Timeout,
+    /// The rule asked for more memory than its limit.
+    MemoryLimit,
+    /// The rule overflowed its stack (for example unbounded recursion).
+    StackOverflow,
     /// The rule trapped (a panic, an `unreachable`, an out-of-bounds access).
     Trap,
     /// The rule returned an error of its own.
     RuleError,
-    /// The rule returned an edit that cannot be applied.
+    /// The rule returned a decision that breaks the contract or its limits:
+    /// invalid JSON, too many edits or bytes, an edit of a reserved claim.
     InvalidOutput,
 }
 
@@ -114,47 +134,40 @@ pub fn run(
         let started = Instant::now();
         let result = call(sandbox, rule, &records);
         let micros = started.elapsed().as_micros() as u64;
-        let fail = |reason, message: String, mut runs: Vec<RuleRun>, outcome| {
-            runs.push(RuleRun {
-                name: rule.name.clone(),
-                outcome,
-                micros,
-            });
-            tracing::warn!(rule = %rule.name, ?reason, %message, "rule failed");
-            EvaluationError::Rule {
-                rule: rule.name.clone(),
-                reason,
-                message,
-                rules: runs,
-            }
+        let run = |outcome| RuleRun {
+            name: rule.name.clone(),
+            outcome,
+            micros,
         };
         let decision = match result {
             Ok(decision) => decision,
-            Err((reason, message)) => return Err(fail(reason, message, runs, Outcome::Deny)),
+            Err(failure) => {
+                rule.failures.fetch_add(1, Ordering::Relaxed);
+                if rule.on_error == OnError::Skip {
+                    tracing::warn!(rule = %rule.name, reason = ?failure.reason, message = %failure.message, "rule failed; skipped as configured");
+                    runs.push(run(Outcome::Skipped));
+                    continue;
+                }
+                tracing::warn!(rule = %rule.name, reason = ?failure.reason, message = %failure.message, "rule failed; the evaluation fails closed");
+                runs.push(run(Outcome::Failed));
+                return Err(EvaluationError::Rule {
+                    rule: rule.name.clone(),
+                    reason: failure.reason,
+                    message: failure.message,
+                    rules: runs,
+                });
+            }
         };
         let outcome = match decision {
             Decision::Allow => Outcome::Allow,
             Decision::Modify(edits) if edits.is_empty() => Outcome::Allow,
             Decision::Modify(edits) => {
-                for edit in edits {
-                    if let Err(invalid) = edits::apply(edit, &mut records, &mut touched) {
-                        return Err(fail(
-                            FailureReason::InvalidOutput,
-                            invalid.to_string(),
-                            runs,
-                            Outcome::Modify,
-                        ));
-                    }
-                }
+                edits::apply(edits, &mut records, &mut touched);
                 modified = true;
                 Outcome::Modify
             }
             Decision::Deny(denial) => {
-                runs.push(RuleRun {
-                    name: rule.name.clone(),
-                    outcome: Outcome::Deny,
-                    micros,
-                });
+                runs.push(run(Outcome::Deny));
                 tracing::debug!(rule = %rule.name, code = %denial.code, "rule denied");
                 let decision = FinalDecision::Deny {
                     rule: rule.name.clone(),
@@ -169,11 +182,7 @@ pub fn run(
             }
         };
         tracing::trace!(rule = %rule.name, ?outcome, micros, "rule ran");
-        runs.push(RuleRun {
-            name: rule.name.clone(),
-            outcome,
-            micros,
-        });
+        runs.push(run(outcome));
     }
     edits::write_back(&mut request, &records, touched);
     let decision = if modified {
@@ -188,20 +197,72 @@ pub fn run(
     })
 }
 
-/// Instantiates `rule` afresh and calls its `evaluate` export.
-fn call(
-    sandbox: &Sandbox,
-    rule: &LoadedRule,
-    records: &LoginRecords,
-) -> Result<Decision, (FailureReason, String)> {
-    let mut store = sandbox.store(rule.config.clone());
-    let instance = rule
+/// Why one call of a rule produced no usable decision.
+struct Failure {
+    reason: FailureReason,
+    message: String,
+}
+
+/// Instantiates `rule` afresh, calls its `evaluate` export under its limits
+/// and checks the decision it returns.
+fn call(sandbox: &Sandbox, rule: &LoadedRule, records: &LoginRecords) -> Result<Decision, Failure> {
+    let mut store = sandbox.store(rule.config.clone(), &rule.limits);
+    let result = rule
         .pre
         .instantiate(&mut store)
-        .map_err(|error| (FailureReason::Trap, format!("instantiating: {error:#}")))?;
-    match instance.call_evaluate(&mut store, &records.user, &records.context) {
-        Ok(Ok(decision)) => Ok(decision),
-        Ok(Err(message)) => Err((FailureReason::RuleError, message)),
-        Err(error) => Err((FailureReason::Trap, format!("{error:#}"))),
+        .and_then(|instance| instance.call_evaluate(&mut store, &records.user, &records.context));
+    store.data().log_output(&rule.name);
+    let decision = match result {
+        Ok(Ok(decision)) => decision,
+        Ok(Err(message)) => {
+            return Err(Failure {
+                reason: FailureReason::RuleError,
+                message,
+            });
+        }
+        Err(error) => {
+            let reason = classify(&error, store.data().memory_exceeded());
+            return Err(Failure {
+                reason,
+                message: format!("{error:#}"),
+            });
+        }
+    };
+    check_decision(&decision, &rule.limits).map_err(|message| Failure {
+        reason: FailureReason::InvalidOutput,
+        message,
+    })?;
+    Ok(decision)
+}
+
+/// The reason behind a trap or instantiation error.
+fn classify(error: &wasmtime::Error, memory_exceeded: bool) -> FailureReason {
+    if memory_exceeded {
+        return FailureReason::MemoryLimit;
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => FailureReason::Timeout,
+        Some(Trap::StackOverflow) => FailureReason::StackOverflow,
+        _ => FailureReason::Trap,
+    }
+}
+
+/// Checks a decision against the rule's output limits before any of it is used.
+fn check_decision(decision: &Decision, limits: &Limits) -> Result<(), String> {
+    match decision {
+        Decision::Allow => Ok(()),
+        Decision::Modify(edits) => {
+            edits::check(edits, limits).map_err(|invalid| invalid.to_string())
+        }
+        Decision::Deny(denial) => {
+            let bytes = denial.code.len() + denial.description.len();
+            if bytes > limits.max_output_bytes {
+                return Err(format!(
+                    "the denial carries {bytes} bytes of text, more than the limit of {}",
+                    limits.max_output_bytes
+                ));
+            }
+            Ok(())
+        }
     }
 }

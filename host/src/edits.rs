@@ -1,14 +1,52 @@
-//! Applies the edits a rule returns to the login records, and writes the
-//! final records back into the request JSON.
+//! Checks the edits a rule returns, applies them to the login records, and
+//! writes the final records back into the request JSON.
 //!
-//! Edits are checked as they are applied: a claim or metadata value that is
-//! not valid JSON, metadata that is not an object, or a scope with white space
-//! in it is an [`InvalidEdit`], which fails the evaluation closed.
+//! A decision is checked whole before any of its edits is applied, so a
+//! rejected one changes nothing. It is an [`InvalidEdit`] when it has more
+//! edits or text than the rule's limits allow, a claim or metadata value that
+//! is not valid JSON, metadata that is not an object, a scope with white space
+//! in it, or an edit of a claim the identity platform owns (`sub`, the user id;
+//! `azp` and `client_id`, the client id; issuer, audience and times).
 
 use serde_json::{Map, Value};
 
 use crate::bindings::{Claim, Edit, Multifactor};
+use crate::limits::Limits;
 use crate::records::LoginRecords;
+
+/// ID-token claims no rule may set or remove.
+const RESERVED_ID_TOKEN_CLAIMS: &[&str] = &[
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "nbf",
+    "iat",
+    "auth_time",
+    "nonce",
+    "azp",
+    "at_hash",
+    "c_hash",
+    "sid",
+    "acr",
+    "amr",
+];
+
+/// Access-token claims no rule may set or remove; `scope` changes through
+/// replace-scopes only.
+const RESERVED_ACCESS_TOKEN_CLAIMS: &[&str] = &[
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "nbf",
+    "iat",
+    "jti",
+    "azp",
+    "client_id",
+    "gty",
+    "scope",
+];
 
 /// An edit a rule returned that cannot be applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,86 +64,85 @@ pub struct Touched {
     multifactor: bool,
 }
 
-/// Applies `edit` to `records`, noting in `touched` what it changed.
-pub fn apply(
-    edit: Edit,
-    records: &mut LoginRecords,
-    touched: &mut Touched,
-) -> Result<(), InvalidEdit> {
-    let context = &mut records.context;
+/// Checks a whole list of edits against `limits` and the rules above.
+pub fn check(edits: &[Edit], limits: &Limits) -> Result<(), InvalidEdit> {
+    if edits.len() > limits.max_edits {
+        return Err(InvalidEdit(format!(
+            "{} edits is more than the limit of {}",
+            edits.len(),
+            limits.max_edits
+        )));
+    }
+    let bytes: usize = edits.iter().map(text_bytes).sum();
+    if bytes > limits.max_output_bytes {
+        return Err(InvalidEdit(format!(
+            "the edits carry {bytes} bytes of text, more than the limit of {}",
+            limits.max_output_bytes
+        )));
+    }
+    edits.iter().try_for_each(check_one)
+}
+
+/// The bytes of text an edit carries.
+fn text_bytes(edit: &Edit) -> usize {
     match edit {
-        Edit::SetIdTokenClaim(claim) => {
-            set_claim(&mut context.id_token_claims, claim)?;
-            touched.id_token = true;
+        Edit::SetIdTokenClaim(claim) | Edit::SetAccessTokenClaim(claim) => {
+            claim.name.len() + claim.value.len()
         }
-        Edit::RemoveIdTokenClaim(name) => {
-            context.id_token_claims.retain(|claim| claim.name != name);
-            touched.id_token = true;
-        }
+        Edit::RemoveIdTokenClaim(name) | Edit::RemoveAccessTokenClaim(name) => name.len(),
+        Edit::ReplaceScopes(scopes) => scopes.iter().map(String::len).sum(),
+        Edit::ReplaceAppMetadata(json) | Edit::ReplaceUserMetadata(json) => json.len(),
+        Edit::RequireMultifactor(multifactor) => multifactor.provider.len(),
+    }
+}
+
+fn check_one(edit: &Edit) -> Result<(), InvalidEdit> {
+    match edit {
+        Edit::SetIdTokenClaim(claim) => check_claim(claim, "ID", RESERVED_ID_TOKEN_CLAIMS),
         Edit::SetAccessTokenClaim(claim) => {
-            if claim.name == "scope" {
-                return Err(InvalidEdit(
-                    "the access-token claim `scope` is set with replace-scopes, not as a claim"
-                        .into(),
-                ));
-            }
-            set_claim(&mut context.access_token.claims, claim)?;
-            touched.access_token = true;
+            check_claim(claim, "access", RESERVED_ACCESS_TOKEN_CLAIMS)
         }
+        Edit::RemoveIdTokenClaim(name) => check_claim_name(name, "ID", RESERVED_ID_TOKEN_CLAIMS),
         Edit::RemoveAccessTokenClaim(name) => {
-            context
-                .access_token
-                .claims
-                .retain(|claim| claim.name != name);
-            touched.access_token = true;
+            check_claim_name(name, "access", RESERVED_ACCESS_TOKEN_CLAIMS)
         }
         Edit::ReplaceScopes(scopes) => {
-            if let Some(bad) = scopes
+            match scopes
                 .iter()
                 .find(|s| s.is_empty() || s.contains(char::is_whitespace))
             {
-                return Err(InvalidEdit(format!(
+                Some(bad) => Err(InvalidEdit(format!(
                     "scope {bad:?} is empty or contains white space"
-                )));
+                ))),
+                None => Ok(()),
             }
-            context.access_token.scopes = scopes;
-            touched.access_token = true;
         }
-        Edit::ReplaceAppMetadata(metadata) => {
-            check_object(&metadata, "app metadata")?;
-            records.user.app_metadata = metadata;
-            touched.app_metadata = true;
+        Edit::ReplaceAppMetadata(metadata) => check_object(metadata, "app metadata"),
+        Edit::ReplaceUserMetadata(metadata) => check_object(metadata, "user metadata"),
+        Edit::RequireMultifactor(multifactor) if multifactor.provider.is_empty() => {
+            Err(InvalidEdit("the multifactor provider is empty".into()))
         }
-        Edit::ReplaceUserMetadata(metadata) => {
-            check_object(&metadata, "user metadata")?;
-            records.user.user_metadata = metadata;
-            touched.user_metadata = true;
-        }
-        Edit::RequireMultifactor(multifactor) => {
-            if multifactor.provider.is_empty() {
-                return Err(InvalidEdit("the multifactor provider is empty".into()));
-            }
-            context.multifactor = Some(multifactor);
-            touched.multifactor = true;
-        }
+        Edit::RequireMultifactor(_) => Ok(()),
     }
-    Ok(())
 }
 
-fn set_claim(claims: &mut Vec<Claim>, claim: Claim) -> Result<(), InvalidEdit> {
-    if claim.name.is_empty() {
-        return Err(InvalidEdit("a claim name is empty".into()));
-    }
+fn check_claim(claim: &Claim, token: &str, reserved: &[&str]) -> Result<(), InvalidEdit> {
+    check_claim_name(&claim.name, token, reserved)?;
     parse_json(
         &claim.value,
         &format!("the value of claim {:?}", claim.name),
-    )?;
-    match claims
-        .iter_mut()
-        .find(|existing| existing.name == claim.name)
-    {
-        Some(existing) => existing.value = claim.value,
-        None => claims.push(claim),
+    )
+    .map(drop)
+}
+
+fn check_claim_name(name: &str, token: &str, reserved: &[&str]) -> Result<(), InvalidEdit> {
+    if name.is_empty() {
+        return Err(InvalidEdit("a claim name is empty".into()));
+    }
+    if reserved.contains(&name) {
+        return Err(InvalidEdit(format!(
+            "the {token}-token claim `{name}` belongs to the identity platform; no rule may change it"
+        )));
     }
     Ok(())
 }
@@ -119,6 +156,61 @@ fn check_object(text: &str, what: &str) -> Result<(), InvalidEdit> {
     match parse_json(text, what)? {
         Value::Object(_) => Ok(()),
         _ => Err(InvalidEdit(format!("{what} must be a JSON object"))),
+    }
+}
+
+/// Applies edits that [`check`] accepted to `records`, noting in `touched`
+/// what they changed.
+pub fn apply(edits: Vec<Edit>, records: &mut LoginRecords, touched: &mut Touched) {
+    let context = &mut records.context;
+    for edit in edits {
+        match edit {
+            Edit::SetIdTokenClaim(claim) => {
+                set_claim(&mut context.id_token_claims, claim);
+                touched.id_token = true;
+            }
+            Edit::RemoveIdTokenClaim(name) => {
+                context.id_token_claims.retain(|claim| claim.name != name);
+                touched.id_token = true;
+            }
+            Edit::SetAccessTokenClaim(claim) => {
+                set_claim(&mut context.access_token.claims, claim);
+                touched.access_token = true;
+            }
+            Edit::RemoveAccessTokenClaim(name) => {
+                context
+                    .access_token
+                    .claims
+                    .retain(|claim| claim.name != name);
+                touched.access_token = true;
+            }
+            Edit::ReplaceScopes(scopes) => {
+                context.access_token.scopes = scopes;
+                touched.access_token = true;
+            }
+            Edit::ReplaceAppMetadata(metadata) => {
+                records.user.app_metadata = metadata;
+                touched.app_metadata = true;
+            }
+            Edit::ReplaceUserMetadata(metadata) => {
+                records.user.user_metadata = metadata;
+                touched.user_metadata = true;
+            }
+            Edit::RequireMultifactor(multifactor) => {
+                context.multifactor = Some(multifactor);
+                touched.multifactor = true;
+            }
+        }
+    }
+}
+
+fn set_claim(claims: &mut Vec<Claim>, claim: Claim) {
+    match claims
+        .iter_mut()
+        .find(|existing| existing.name == claim.name)
+    {
+        Some(existing) => existing.value = claim.value,
+        None => claims.push(claim),
     }
 }
 
@@ -201,9 +293,8 @@ mod tests {
         let mut request = request();
         let mut records = LoginRecords::from_request(&request).unwrap();
         let mut touched = Touched::default();
-        for edit in edits {
-            apply(edit, &mut records, &mut touched)?;
-        }
+        check(&edits, &Limits::default())?;
+        apply(edits, &mut records, &mut touched);
         write_back(&mut request, &records, touched);
         Ok(request)
     }
@@ -258,6 +349,38 @@ mod tests {
     }
 
     #[test]
+    fn refuses_more_edits_or_text_than_the_limits() {
+        let limits = Limits {
+            max_edits: 2,
+            max_output_bytes: 10,
+            ..Limits::default()
+        };
+        let three = vec![Edit::RemoveIdTokenClaim("a".into()); 3];
+        assert!(
+            check(&three, &limits)
+                .unwrap_err()
+                .to_string()
+                .contains("3 edits")
+        );
+        let long = vec![Edit::SetIdTokenClaim(claim("a", r#""0123456789""#))];
+        assert!(
+            check(&long, &limits)
+                .unwrap_err()
+                .to_string()
+                .contains("bytes")
+        );
+    }
+
+    #[test]
+    fn a_rejected_decision_changes_nothing() {
+        let edits = vec![
+            Edit::SetIdTokenClaim(claim("fine", "1")),
+            Edit::SetIdTokenClaim(claim("broken", "{")),
+        ];
+        assert!(check(&edits, &Limits::default()).is_err());
+    }
+
+    #[test]
     fn refuses_invalid_edits() {
         let invalid = [
             Edit::SetIdTokenClaim(claim("a", "{not json")),
@@ -266,6 +389,8 @@ mod tests {
             Edit::ReplaceScopes(vec!["read write".into()]),
             Edit::ReplaceAppMetadata("[1]".into()),
             Edit::ReplaceUserMetadata("nope".into()),
+            Edit::SetIdTokenClaim(claim("sub", r#""auth0|someone-else""#)),
+            Edit::RemoveAccessTokenClaim("client_id".into()),
         ];
         for edit in invalid {
             assert!(

@@ -2,8 +2,12 @@
 //! and token requests.
 //!
 //! - [`manifest`] parses `rules.toml`, the ordered list of rules.
-//! - [`sandbox`] holds the wasmtime engine and the imports a rule may use.
+//! - [`limits`] holds what a rule may use per evaluation, and the defaults.
+//! - [`sandbox`] holds the wasmtime engine and the imports a rule may use;
+//!   [`rule_state`] is what one evaluation of one rule owns.
 //! - [`rule_set`] compiles and type-checks the rules of a manifest.
+//! - [`request_json`] parses a request body, refusing duplicate keys, deep
+//!   nesting and integers beyond 64 bits.
 //! - [`records`] turns the request JSON into the contract's user and context.
 //! - [`edits`] applies a rule's edits to those records.
 //! - [`chain`] runs the rules in order and produces an [`Evaluation`].
@@ -15,11 +19,15 @@
 mod bindings;
 pub mod chain;
 pub mod edits;
+mod guest_output;
+pub mod limits;
 pub mod live;
 pub mod manifest;
 pub mod records;
+pub mod request_json;
 pub mod response;
 pub mod rule_set;
+pub mod rule_state;
 pub mod sandbox;
 pub mod server;
 pub mod watch;

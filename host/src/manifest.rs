@@ -6,8 +6,11 @@
 //! name = "deny-todo-api"           # unique; shown in logs and responses
 //! module = "deny_audience.wasm"    # path relative to rules.toml
 //! enabled = true                   # optional, default true
+//! on_error = "fail"                # optional: "fail" (default) or "skip"
 //! [rule.config]                    # strings the rule reads via the config import
 //! audience = "http://todoapi2.api"
+//! [rule.limits]                    # optional; defaults from [defaults]
+//! timeout_ms = 50
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
@@ -17,6 +20,8 @@ use anyhow::{Context as _, bail};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::limits::{Limits, LimitsTable};
+
 /// The manifest's file name inside a rules directory.
 pub const MANIFEST_FILE: &str = "rules.toml";
 
@@ -24,6 +29,7 @@ pub const MANIFEST_FILE: &str = "rules.toml";
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ManifestFile {
+    defaults: Option<Spanned<LimitsTable>>,
     #[serde(default, rename = "rule")]
     rules: Vec<RuleEntry>,
 }
@@ -36,7 +42,24 @@ struct RuleEntry {
     #[serde(default = "enabled_by_default")]
     enabled: bool,
     #[serde(default)]
+    on_error: OnError,
+    #[serde(default)]
     config: BTreeMap<String, String>,
+    #[serde(default)]
+    limits: LimitsTable,
+}
+
+/// What a rule's failure (trap, timeout, error, invalid output) does to the
+/// evaluation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnError {
+    /// The evaluation fails closed with a server error. The default.
+    #[default]
+    Fail,
+    /// The failure is logged and counted, and the chain carries on as if the
+    /// rule had allowed.
+    Skip,
 }
 
 fn enabled_by_default() -> bool {
@@ -63,6 +86,10 @@ pub struct RuleSpec {
     pub enabled: bool,
     /// The strings the rule reads through the `config` import, sorted by key.
     pub config: BTreeMap<String, String>,
+    /// What the rule may use per evaluation.
+    pub limits: Limits,
+    /// What its failure does.
+    pub on_error: OnError,
 }
 
 impl Manifest {
@@ -80,6 +107,15 @@ impl Manifest {
         let file: ManifestFile =
             toml::from_str(text).with_context(|| format!("parsing {}", path.display()))?;
         let dir = path.parent().unwrap_or(Path::new("."));
+        let defaults = match &file.defaults {
+            None => Limits::default(),
+            Some(table) => Limits::default()
+                .overridden_by(table.get_ref())
+                .map_err(|problem| {
+                    let line = line_of(text, table.span().start);
+                    anyhow::anyhow!("{}:{line}: [defaults]: {problem}", path.display())
+                })?,
+        };
         let mut first_line_of: HashMap<String, usize> = HashMap::new();
         let mut rules = Vec::with_capacity(file.rules.len());
         for entry in file.rules {
@@ -102,11 +138,19 @@ impl Manifest {
                     path.display()
                 );
             }
+            let limits = defaults.overridden_by(&entry.limits).map_err(|problem| {
+                anyhow::anyhow!(
+                    "{}:{line}: rule {name:?}: [rule.limits]: {problem}",
+                    path.display()
+                )
+            })?;
             rules.push(RuleSpec {
                 name,
                 module: dir.join(module),
                 enabled: entry.enabled,
                 config: entry.config,
+                limits,
+                on_error: entry.on_error,
             });
         }
         Ok(Self {
@@ -175,6 +219,41 @@ mod tests {
             Path::new("/rules/sub/role_scopes.wasm")
         );
         assert!(!manifest.rules[1].enabled);
+    }
+
+    #[test]
+    fn limits_come_from_rule_then_defaults_then_constants() {
+        let manifest = parse(
+            "[defaults]\ntimeout_ms = 20\nmemory_mib = 8\n\n[[rule]]\nname = \"a\"\nmodule = \"a.wasm\"\non_error = \"skip\"\n[rule.limits]\ntimeout_ms = 5\n\n[[rule]]\nname = \"b\"\nmodule = \"b.wasm\"\n",
+        )
+        .unwrap();
+        let (a, b) = (&manifest.rules[0], &manifest.rules[1]);
+        assert_eq!(a.limits.timeout, std::time::Duration::from_millis(5));
+        assert_eq!(a.limits.memory_bytes, 8 << 20);
+        assert_eq!(a.on_error, OnError::Skip);
+        assert_eq!(b.limits.timeout, std::time::Duration::from_millis(20));
+        assert_eq!(b.on_error, OnError::Fail);
+        assert_eq!(b.limits.max_edits, Limits::default().max_edits);
+    }
+
+    #[test]
+    fn refuses_out_of_range_or_unknown_limits() {
+        let message =
+            error("[[rule]]\nname = \"a\"\nmodule = \"a.wasm\"\n[rule.limits]\ntimeout_ms = 0\n");
+        assert!(
+            message.contains("rules.toml:2") && message.contains("timeout_ms = 0"),
+            "{message}"
+        );
+        let message = error("[defaults]\nmemory_mib = 100000\n");
+        assert!(
+            message.contains("[defaults]") && message.contains("memory_mib"),
+            "{message}"
+        );
+        assert!(error("[defaults]\ntimeout = 5\n").contains("timeout"));
+        assert!(
+            error("[[rule]]\nname = \"a\"\nmodule = \"a.wasm\"\non_error = \"ignore\"\n")
+                .contains("ignore")
+        );
     }
 
     #[test]

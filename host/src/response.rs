@@ -2,6 +2,8 @@
 //! HTTP status the sidecar answers with and `rulehost eval` prints. This is
 //! the one place where outcomes and errors map to statuses.
 
+use std::sync::atomic::Ordering;
+
 use serde_json::{Value, json};
 
 use crate::chain::{Evaluation, EvaluationError, FinalDecision};
@@ -117,11 +119,20 @@ pub fn for_rules(live: &LiveRules) -> Reply {
         .rules
         .iter()
         .map(|spec| {
+            let loaded = rules.rule(&spec.name);
             json!({
                 "name": spec.name,
                 "module": spec.module.display().to_string(),
-                "hash": rules.rule(&spec.name).map(|rule| format!("sha256:{}", rule.hash)),
+                "hash": loaded.map(|rule| format!("sha256:{}", rule.hash)),
                 "enabled": spec.enabled,
+                "on_error": spec.on_error,
+                "limits": {
+                    "timeout_ms": spec.limits.timeout.as_millis() as u64,
+                    "memory_mib": spec.limits.memory_bytes >> 20,
+                    "max_edits": spec.limits.max_edits,
+                    "max_output_bytes": spec.limits.max_output_bytes,
+                },
+                "failures": loaded.map(|rule| rule.failures.load(Ordering::Relaxed)),
             })
         })
         .collect();

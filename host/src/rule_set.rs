@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -11,8 +12,11 @@ use serde_json::Value;
 
 use crate::bindings::RuleWorldPre;
 use crate::chain::{self, Evaluation, EvaluationError};
+use crate::limits::Limits;
+use crate::manifest::OnError;
 use crate::manifest::{Manifest, RuleSpec};
-use crate::sandbox::{ContentHash, RuleConfig, RuleState, Sandbox, content_hash};
+use crate::rule_state::{RuleConfig, RuleState};
+use crate::sandbox::{ContentHash, Sandbox, content_hash};
 
 /// One enabled rule, compiled and pre-linked.
 pub struct LoadedRule {
@@ -22,6 +26,12 @@ pub struct LoadedRule {
     pub module: PathBuf,
     /// The SHA-256 of the module's bytes.
     pub hash: ContentHash,
+    /// What the rule may use per evaluation.
+    pub limits: Limits,
+    /// What its failure does to an evaluation.
+    pub on_error: OnError,
+    /// How many of its evaluations failed since this generation loaded.
+    pub failures: AtomicU64,
     pub(crate) pre: RuleWorldPre<RuleState>,
     pub(crate) config: RuleConfig,
 }
@@ -128,6 +138,9 @@ fn load_rule(sandbox: &Sandbox, spec: &RuleSpec) -> anyhow::Result<LoadedRule> {
         name: spec.name.clone(),
         module: spec.module.clone(),
         hash,
+        limits: spec.limits,
+        on_error: spec.on_error,
+        failures: AtomicU64::new(0),
         pre,
         config,
     })

@@ -2,8 +2,11 @@
 //! imports a rule may use, and the per-evaluation store state.
 //!
 //! A rule gets WASI with no files, no environment, no arguments and no
-//! sockets (its standard streams go nowhere), plus the `config` import,
-//! which answers from that rule's own `[rule.config]` table only.
+//! sockets, plus the `config` import, which answers from that rule's own
+//! `[rule.config]` table only (see [`crate::rule_state`]). Time limits use
+//! epoch interruption: a ticker thread advances the engine's epoch every
+//! millisecond, and each store traps once its deadline in ticks has passed,
+//! even inside a tight loop.
 //!
 //! Compiled components are kept in memory by content hash, so a reload
 //! compiles only modules whose bytes changed, and optionally on disk through
@@ -12,65 +15,21 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Cache, CacheConfig, Config, Engine, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::bindings::{ConfigHost, RuleWorld, TypesHost};
+use crate::bindings::RuleWorld;
+use crate::limits::Limits;
+use crate::rule_state::{RuleConfig, RuleState};
 
-/// A rule's configuration as sorted key and value pairs, shared by all its
-/// evaluations.
-pub type RuleConfig = Arc<[(String, String)]>;
-
-/// What one evaluation of one rule owns inside its store.
-pub struct RuleState {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    config: RuleConfig,
-}
-
-impl RuleState {
-    /// A fresh state whose `config` import answers from `config`.
-    fn new(config: RuleConfig) -> Self {
-        // The builder's defaults are already the empty sandbox: no preopened
-        // directories, no environment, no arguments, no network access and
-        // standard streams that read nothing and discard what is written.
-        let wasi = WasiCtxBuilder::new().allow_ip_name_lookup(false).build();
-        Self {
-            wasi,
-            table: ResourceTable::new(),
-            config,
-        }
-    }
-}
-
-impl WasiView for RuleState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl TypesHost for RuleState {}
-
-impl ConfigHost for RuleState {
-    fn get(&mut self, key: String) -> Option<String> {
-        self.config
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v.clone())
-    }
-
-    fn entries(&mut self) -> Vec<(String, String)> {
-        self.config.to_vec()
-    }
-}
+/// How often the epoch advances: the resolution of rule time limits.
+const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// The SHA-256 of a module's bytes, as lowercase hex.
 pub type ContentHash = String;
@@ -95,6 +54,7 @@ pub struct Sandbox {
     engine: Engine,
     linker: Linker<RuleState>,
     compiled: Mutex<HashMap<ContentHash, Component>>,
+    ticker_stop: Arc<AtomicBool>,
 }
 
 impl Sandbox {
@@ -102,6 +62,7 @@ impl Sandbox {
     pub fn new(options: &SandboxOptions) -> anyhow::Result<Self> {
         let mut config = Config::new();
         config.wasm_component_model(true);
+        config.epoch_interruption(true);
         if let Some(dir) = &options.cache_dir {
             let mut cache = CacheConfig::new();
             cache.with_directory(dir);
@@ -122,10 +83,12 @@ impl Sandbox {
         RuleWorld::add_to_linker::<RuleState, HasSelf<RuleState>>(&mut linker, |state| state)
             .map_err(anyhow::Error::from)
             .context("linking the rulehost config import")?;
+        let ticker_stop = start_epoch_ticker(engine.clone())?;
         Ok(Self {
             engine,
             linker,
             compiled: Mutex::default(),
+            ticker_stop,
         })
     }
 
@@ -159,8 +122,38 @@ impl Sandbox {
         &self.linker
     }
 
-    /// A fresh store for one evaluation of a rule configured with `config`.
-    pub fn store(&self, config: RuleConfig) -> Store<RuleState> {
-        Store::new(&self.engine, RuleState::new(config))
+    /// A fresh store for one evaluation of a rule configured with `config`,
+    /// whose deadline and memory limit are set from `limits`.
+    pub fn store(&self, config: RuleConfig, limits: &Limits) -> Store<RuleState> {
+        let mut store = Store::new(&self.engine, RuleState::new(config, limits));
+        store.limiter(|state| &mut state.limiter);
+        // One tick more than the budget: the first tick may come at once.
+        let ticks = limits.timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()) as u64 + 1;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        store
     }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Advances `engine`'s epoch every [`EPOCH_TICK`] until the returned flag
+/// is set.
+fn start_epoch_ticker(engine: Engine) -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = stop.clone();
+    std::thread::Builder::new()
+        .name("rulehost-epoch".into())
+        .spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        })
+        .context("starting the epoch ticker thread")?;
+    Ok(stop)
 }

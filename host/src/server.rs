@@ -4,9 +4,12 @@
 //!
 //! Bad input never reaches a rule: a wrong method is `405`, an unknown path
 //! `404`, another content type `415`, a body over the limit `413`, and JSON
-//! that does not parse or does not fit the contract `400`. Evaluations run on
-//! tokio's blocking pool, so a slow rule does not stall the connections
-//! served by the async workers.
+//! that does not parse, has duplicate keys, nests too deep or does not fit the
+//! contract `400`. Slow clients are cut off: headers must arrive within the
+//! header timeout (the connection is closed), bodies within the body timeout
+//! (`408`). Evaluations run on tokio's blocking pool, so a slow rule does not
+//! stall the connections served by the async workers, and at most a fixed
+//! number run at once; beyond it the answer is `503` with `Retry-After`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -22,12 +25,14 @@ use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tracing::Instrument as _;
 
 use crate::live::LiveRules;
+use crate::request_json::{self, DEFAULT_MAX_DEPTH};
 use crate::response::{self, Reply};
 
 /// Largest request body accepted by default: 1 MiB. A login request is a few
@@ -38,12 +43,41 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// How long requests in flight get to finish once shutdown starts.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// Settings of the sidecar.
+/// How long a client may take to send a request's headers: long enough for
+/// any real client, short enough that idle or trickling connections cannot
+/// pile up.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a client may take to send a request's body, for the same reason.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Evaluations allowed to run at once; beyond it the sidecar answers `503`
+/// with `Retry-After` rather than queueing without bound. Evaluations take
+/// microseconds to milliseconds, so this is a burst allowance, not a
+/// throughput limit.
+pub const DEFAULT_MAX_CONCURRENT_EVALUATIONS: usize = 256;
+
+/// Largest request head (request line and headers). Login requests carry a
+/// few hundred bytes of headers; the bound keeps header floods cheap.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// Most header fields in one request.
+const MAX_HEADERS: usize = 100;
+
+/// Settings of the sidecar; each field's default is the constant it names.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
-    /// Largest request body in bytes; larger ones get `413`.
+    /// Largest request body in bytes; larger ones get `413`. [`DEFAULT_MAX_BODY_BYTES`].
     pub max_body_bytes: usize,
-    /// How long requests in flight get to finish after shutdown is asked for.
+    /// Deepest JSON nesting accepted. [`DEFAULT_MAX_DEPTH`].
+    pub max_json_depth: usize,
+    /// Time to receive a request's headers. [`DEFAULT_HEADER_READ_TIMEOUT`].
+    pub header_read_timeout: Duration,
+    /// Time to receive a request's body; slower ones get `408`. [`DEFAULT_BODY_READ_TIMEOUT`].
+    pub body_read_timeout: Duration,
+    /// Evaluations at once; more get `503`. [`DEFAULT_MAX_CONCURRENT_EVALUATIONS`].
+    pub max_concurrent_evaluations: usize,
+    /// Time requests in flight get after shutdown is asked for. [`DEFAULT_SHUTDOWN_GRACE`].
     pub shutdown_grace: Duration,
 }
 
@@ -51,6 +85,10 @@ impl Default for ServerOptions {
     fn default() -> Self {
         Self {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_json_depth: DEFAULT_MAX_DEPTH,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            max_concurrent_evaluations: DEFAULT_MAX_CONCURRENT_EVALUATIONS,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
         }
     }
@@ -59,6 +97,7 @@ impl Default for ServerOptions {
 struct Shared {
     live: Arc<LiveRules>,
     options: ServerOptions,
+    evaluations: Arc<Semaphore>,
 }
 
 /// Serves the generations of `live` on `listener` until `shutdown`
@@ -71,7 +110,12 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let grace = options.shutdown_grace;
-    let shared = Arc::new(Shared { live, options });
+    let evaluations = Arc::new(Semaphore::new(options.max_concurrent_evaluations));
+    let shared = Arc::new(Shared {
+        live,
+        options,
+        evaluations,
+    });
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -99,11 +143,17 @@ fn serve_connection(
     peer: SocketAddr,
     shared: Arc<Shared>,
 ) {
+    let shared_timeout = shared.options.header_read_timeout;
     let service = service_fn(move |request| {
         let shared = shared.clone();
         async move { Ok::<_, Infallible>(route(request, &shared).await) }
     });
-    let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(shared_timeout)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .max_headers(MAX_HEADERS)
+        .serve_connection(TokioIo::new(stream), service);
     let connection = graceful.watch(connection);
     tokio::spawn(async move {
         if let Err(error) = connection.await {
@@ -146,15 +196,35 @@ async fn route(request: hyper::Request<Incoming>, shared: &Shared) -> Response {
 }
 
 async fn evaluate(request: hyper::Request<Incoming>, shared: &Shared) -> Response {
-    let body = match read_json_body(request, shared.options.max_body_bytes).await {
+    let body = match read_json_body(request, &shared.options).await {
         Ok(body) => body,
         Err(reply) => return json_response(&reply),
+    };
+    let Ok(permit) = shared.evaluations.clone().try_acquire_owned() else {
+        tracing::warn!(
+            limit = shared.options.max_concurrent_evaluations,
+            "too many evaluations at once"
+        );
+        let reply = Reply::error(
+            503,
+            "temporarily_unavailable",
+            "too many evaluations at once; retry shortly",
+        );
+        let mut response = json_response(&reply);
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
     };
     // The evaluation keeps this generation alive until it ends, whatever
     // reloads swap in meanwhile.
     let generation = shared.live.current();
     let number = generation.number;
-    let evaluation = move || response::for_evaluation(generation.rules.evaluate(body));
+    let evaluation = move || {
+        let reply = response::for_evaluation(generation.rules.evaluate(body));
+        drop(permit);
+        reply
+    };
     let mut reply = match tokio::task::spawn_blocking(evaluation).await {
         Ok(reply) => reply,
         Err(error) => {
@@ -166,10 +236,11 @@ async fn evaluate(request: hyper::Request<Incoming>, shared: &Shared) -> Respons
     json_response(&reply)
 }
 
-/// Checks the content type and size and parses the body as JSON.
+/// Checks the content type and size, reads the body within the time limit
+/// and parses it as JSON.
 async fn read_json_body(
     request: hyper::Request<Incoming>,
-    limit: usize,
+    options: &ServerOptions,
 ) -> Result<serde_json::Value, Reply> {
     let content_type = request
         .headers()
@@ -185,6 +256,7 @@ async fn read_json_body(
             ),
         ));
     }
+    let limit = options.max_body_bytes;
     let too_large = || {
         Reply::error(
             413,
@@ -199,10 +271,23 @@ async fn read_json_body(
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(too_large());
     }
-    let bytes = match Limited::new(request.into_body(), limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => return Err(too_large()),
-        Err(error) => {
+    let collect = Limited::new(request.into_body(), limit).collect();
+    let bytes = match tokio::time::timeout(options.body_read_timeout, collect).await {
+        Err(_) => {
+            return Err(Reply::error(
+                408,
+                "request_timeout",
+                format!(
+                    "the body did not arrive within {} ms",
+                    options.body_read_timeout.as_millis()
+                ),
+            ));
+        }
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => {
+            return Err(too_large());
+        }
+        Ok(Err(error)) => {
             return Err(Reply::error(
                 400,
                 "invalid_request",
@@ -210,14 +295,14 @@ async fn read_json_body(
             ));
         }
     };
-    serde_json::from_slice(&bytes).map_err(|error| {
+    request_json::parse(&bytes, options.max_json_depth).map_err(|error| {
         let mut reply = Reply::error(
             400,
             "invalid_request",
-            format!("the body is not valid JSON: {error}"),
+            format!("the body is not acceptable JSON: {error}"),
         );
-        reply.body["line"] = error.line().into();
-        reply.body["column"] = error.column().into();
+        reply.body["line"] = error.line.into();
+        reply.body["column"] = error.column.into();
         reply
     })
 }

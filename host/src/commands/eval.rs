@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use rulehost::response;
+use rulehost::{request_json, response};
 
 use super::{EXIT_DENY, EXIT_ERROR, RulesDir};
 
@@ -21,7 +21,8 @@ pub struct EvalArgs {
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let rules = args.rules.load()?;
     let (name, text) = read_input(&args.input)?;
-    let request = serde_json::from_str(&text).with_context(|| format!("parsing {name} as JSON"))?;
+    let request = request_json::parse(text.as_bytes(), request_json::DEFAULT_MAX_DEPTH)
+        .with_context(|| format!("parsing {name} as JSON"))?;
     let reply = response::for_evaluation(rules.evaluate(request));
     println!("{}", serde_json::to_string_pretty(&reply.body)?);
     Ok(match reply.status {

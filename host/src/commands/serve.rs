@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use rulehost::LiveRules;
 use rulehost::server::{self, DEFAULT_MAX_BODY_BYTES, ServerOptions};
 use rulehost::watch::{self, WatchOptions};
+use rulehost::{LiveRules, request_json};
 
 use super::RulesDir;
 
@@ -27,6 +27,19 @@ pub struct ServeArgs {
     /// Seconds requests in flight get to finish after SIGTERM or SIGINT.
     #[arg(long, value_name = "SECONDS", default_value_t = server::DEFAULT_SHUTDOWN_GRACE.as_secs())]
     shutdown_grace: u64,
+    /// Deepest JSON nesting accepted in a request body (at most 128).
+    #[arg(long, value_name = "LEVELS", default_value_t = request_json::DEFAULT_MAX_DEPTH)]
+    max_json_depth: usize,
+    /// Milliseconds a client may take to send a request's headers before the
+    /// connection is closed.
+    #[arg(long, value_name = "MS", default_value_t = server::DEFAULT_HEADER_READ_TIMEOUT.as_millis() as u64)]
+    header_read_timeout_ms: u64,
+    /// Milliseconds a client may take to send a request's body (then 408).
+    #[arg(long, value_name = "MS", default_value_t = server::DEFAULT_BODY_READ_TIMEOUT.as_millis() as u64)]
+    body_read_timeout_ms: u64,
+    /// Evaluations allowed at once; more get 503 with Retry-After.
+    #[arg(long, value_name = "N", default_value_t = server::DEFAULT_MAX_CONCURRENT_EVALUATIONS)]
+    max_concurrent_evaluations: usize,
     /// Do not watch the rules directory (for immutable deployments); SIGHUP
     /// still reloads.
     #[arg(long)]
@@ -48,6 +61,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let options = ServerOptions {
         max_body_bytes: args.max_body_bytes,
+        max_json_depth: args.max_json_depth,
+        header_read_timeout: Duration::from_millis(args.header_read_timeout_ms.max(1)),
+        body_read_timeout: Duration::from_millis(args.body_read_timeout_ms.max(1)),
+        max_concurrent_evaluations: args.max_concurrent_evaluations.max(1),
         shutdown_grace: Duration::from_secs(args.shutdown_grace),
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;

@@ -1,0 +1,267 @@
+//! Parses a request body as JSON, refusing what a plain parser would accept
+//! silently but a security decision must not: duplicate keys (different
+//! parsers keep different ones), nesting deeper than the limit (stack and
+//! time on every later pass), and integers that do not fit in 64 bits (they
+//! would be rounded, so not passed through as sent). Errors name the problem,
+//! the line and the column.
+
+use std::collections::HashSet;
+
+/// Deepest nesting of objects and arrays accepted by default. Login requests
+/// nest five or six levels; metadata rarely more than a dozen.
+pub const DEFAULT_MAX_DEPTH: usize = 64;
+
+/// The deepest nesting the parser itself supports.
+pub const MAX_DEPTH_LIMIT: usize = 128;
+
+/// A body that is not acceptable JSON.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{problem} at line {line} column {column}")]
+pub struct BadJson {
+    /// What is wrong.
+    pub problem: String,
+    /// The 1-based line.
+    pub line: usize,
+    /// The 1-based column.
+    pub column: usize,
+}
+
+/// Parses `bytes` as one JSON document nested at most `max_depth` deep.
+pub fn parse(bytes: &[u8], max_depth: usize) -> Result<serde_json::Value, BadJson> {
+    Guard {
+        bytes,
+        max_depth: max_depth.min(MAX_DEPTH_LIMIT),
+        at: 0,
+        stack: Vec::new(),
+    }
+    .run()?;
+    serde_json::from_slice(bytes).map_err(|error| {
+        let message = error.to_string();
+        let problem = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_owned();
+        BadJson {
+            problem,
+            line: error.line(),
+            column: error.column(),
+        }
+    })
+}
+
+/// An open object (the keys seen so far, and whether a key comes next) or
+/// array.
+enum Open {
+    Object {
+        keys: HashSet<String>,
+        key_next: bool,
+    },
+    Array,
+}
+
+/// A scan over the bytes for the three problems above. It assumes nothing
+/// about validity: on anything malformed it stops and leaves the error to
+/// the parser, which reports syntax precisely.
+struct Guard<'a> {
+    bytes: &'a [u8],
+    max_depth: usize,
+    at: usize,
+    stack: Vec<Open>,
+}
+
+impl Guard<'_> {
+    fn run(&mut self) -> Result<(), BadJson> {
+        while let Some(&byte) = self.bytes.get(self.at) {
+            match byte {
+                b'{' | b'[' => {
+                    if self.stack.len() == self.max_depth {
+                        return Err(
+                            self.error(format!("nesting deeper than {} levels", self.max_depth))
+                        );
+                    }
+                    self.stack.push(if byte == b'{' {
+                        Open::Object {
+                            keys: HashSet::new(),
+                            key_next: true,
+                        }
+                    } else {
+                        Open::Array
+                    });
+                    self.at += 1;
+                }
+                b'}' | b']' => {
+                    self.stack.pop();
+                    self.at += 1;
+                }
+                b',' => {
+                    if let Some(Open::Object { key_next, .. }) = self.stack.last_mut() {
+                        *key_next = true;
+                    }
+                    self.at += 1;
+                }
+                b'"' => {
+                    let start = self.at;
+                    let Some(end) = self.string_end() else {
+                        return Ok(());
+                    };
+                    self.check_key(start, end)?;
+                    self.at = end;
+                }
+                b'-' | b'0'..=b'9' => self.check_number()?,
+                _ => self.at += 1,
+            }
+        }
+        Ok(())
+    }
+
+    /// The offset just past the string starting at `self.at`, if it ends.
+    fn string_end(&self) -> Option<usize> {
+        let mut at = self.at + 1;
+        loop {
+            match self.bytes.get(at)? {
+                b'"' => return Some(at + 1),
+                b'\\' => at += 2,
+                _ => at += 1,
+            }
+        }
+    }
+
+    /// Records the string at `start..end` if it is an object key, refusing a
+    /// key seen before in the same object.
+    fn check_key(&mut self, start: usize, end: usize) -> Result<(), BadJson> {
+        let Some(Open::Object { keys, key_next }) = self.stack.last_mut() else {
+            return Ok(());
+        };
+        if !*key_next {
+            return Ok(());
+        }
+        *key_next = false;
+        let Ok(key) = serde_json::from_slice::<String>(&self.bytes[start..end]) else {
+            return Ok(());
+        };
+        if keys.contains(&key) {
+            self.at = start;
+            return Err(self.error(format!("duplicate key {key:?}")));
+        }
+        keys.insert(key);
+        Ok(())
+    }
+
+    /// Refuses an integer literal that fits neither `i64` nor `u64`.
+    fn check_number(&mut self) -> Result<(), BadJson> {
+        let start = self.at;
+        while let Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') = self.bytes.get(self.at) {
+            self.at += 1;
+        }
+        let literal = &self.bytes[start..self.at];
+        let is_integer = !literal.iter().any(|b| matches!(b, b'.' | b'e' | b'E'));
+        let text = std::str::from_utf8(literal).unwrap_or_default();
+        if is_integer && text.parse::<i64>().is_err() && text.parse::<u64>().is_err() && text != "-"
+        {
+            self.at = start;
+            return Err(self.error(format!("integer {text} does not fit in 64 bits")));
+        }
+        Ok(())
+    }
+
+    fn error(&self, problem: String) -> BadJson {
+        let before = &self.bytes[..self.at];
+        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        BadJson {
+            problem,
+            line,
+            column: self.at - line_start + 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(text: &str) -> BadJson {
+        parse(text.as_bytes(), DEFAULT_MAX_DEPTH).unwrap_err()
+    }
+
+    #[test]
+    fn accepts_ordinary_json_with_large_but_64_bit_numbers() {
+        let value = parse(
+            br#"{"a": [1, -9223372036854775808, 18446744073709551615, 1.5e300, "x\"y"]}"#,
+            8,
+        )
+        .unwrap();
+        assert_eq!(value["a"][2], serde_json::json!(18446744073709551615u64));
+    }
+
+    #[test]
+    fn refuses_duplicate_keys_naming_them() {
+        let error = problem("{\"user\": {\"user_id\": \"a\",\n \"user_id\": \"b\"}}");
+        assert_eq!(error.problem, "duplicate key \"user_id\"");
+        assert_eq!((error.line, error.column), (2, 2));
+        assert!(
+            problem(r#"{"a": 1, "\u0061": 2}"#)
+                .problem
+                .contains("duplicate"),
+            "escapes are compared decoded"
+        );
+    }
+
+    #[test]
+    fn the_same_key_in_sibling_objects_is_fine() {
+        assert!(parse(br#"[{"a": {"a": 1}}, {"a": 2}]"#, 8).is_ok());
+    }
+
+    #[test]
+    fn refuses_nesting_past_the_limit() {
+        let deep = "[".repeat(65) + &"]".repeat(65);
+        assert_eq!(problem(&deep).problem, "nesting deeper than 64 levels");
+        let fine = "[".repeat(64) + &"]".repeat(64);
+        assert!(parse(fine.as_bytes(), DEFAULT_MAX_DEPTH).is_ok());
+    }
+
+    #[test]
+    fn refuses_integers_beyond_64_bits() {
+        assert!(
+            problem(r#"{"n": 18446744073709551616}"#)
+                .problem
+                .contains("does not fit in 64 bits")
+        );
+        assert!(
+            problem(r#"{"n": -9223372036854775809}"#)
+                .problem
+                .contains("64 bits")
+        );
+    }
+
+    #[test]
+    fn reports_syntax_errors_and_bad_escapes_with_their_position() {
+        let error = problem("{\n  \"a\": \"\\x\"\n}");
+        assert_eq!(error.line, 2);
+        assert!(error.problem.contains("escape"), "{error}");
+        assert!(problem("").problem.contains("EOF"));
+        assert!(problem("{\"a\" 1}").problem.contains("expected"));
+    }
+
+    #[test]
+    fn malformed_input_never_panics() {
+        for text in [
+            "\"",
+            "\"\\",
+            "{\"",
+            "-",
+            "[-",
+            "}}}",
+            "{\"a\":1,",
+            "\u{fffd}",
+            "1e",
+            "--1",
+        ] {
+            let _ = parse(text.as_bytes(), 4);
+        }
+    }
+}
