@@ -61,9 +61,6 @@ pub const DEFAULT_MAX_CONCURRENT_EVALUATIONS: usize = 256;
 /// few hundred bytes of headers; the bound keeps header floods cheap.
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 
-/// Most header fields in one request.
-const MAX_HEADERS: usize = 100;
-
 /// Settings of the sidecar; each field's default is the constant it names.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
@@ -151,8 +148,7 @@ fn serve_connection(
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(shared_timeout)
-        .max_buf_size(MAX_HEAD_BYTES)
-        .max_headers(MAX_HEADERS)
+        .max_header_size(MAX_HEAD_BYTES)
         .serve_connection(TokioIo::new(stream), service);
     let connection = graceful.watch(connection);
     tokio::spawn(async move {

@@ -3,6 +3,7 @@
 //! sidecar on a loopback port, and the `rulehost` binary.
 
 mod cli;
+mod hardening;
 mod hostile;
 mod library;
 mod loading;
