@@ -39,8 +39,10 @@ mod tests {
     use super::*;
     use rulehost_guest::{Edit, testing};
 
+    /// The access token's scopes after the rule, starting from `openid`.
     fn scopes_for(roles: &[&str], requested: &str) -> Vec<String> {
         let mut context = testing::context();
+        context.access_token.scopes = vec!["openid".into()];
         context.roles = roles.iter().map(|r| r.to_string()).collect();
         context
             .request
@@ -56,6 +58,7 @@ mod tests {
                 [Edit::ReplaceScopes(scopes)] => scopes.clone(),
                 other => panic!("unexpected edits {other:?}"),
             },
+            Decision::Allow => context.access_token.scopes,
             other => panic!("unexpected decision {other:?}"),
         }
     }
