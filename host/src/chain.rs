@@ -181,7 +181,7 @@ pub fn run(
                 });
             }
         };
-        tracing::trace!(rule = %rule.name, ?outcome, micros, "rule ran");
+        tracing::debug!(rule = %rule.name, ?outcome, micros, "rule ran");
         runs.push(run(outcome));
     }
     edits::write_back(&mut request, &records, touched);

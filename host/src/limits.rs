@@ -23,6 +23,11 @@ pub const DEFAULT_MAX_EDITS: u64 = 64;
 /// text) one decision may carry: bounds the response a rule can inflate.
 pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 64 * 1024;
 
+/// Largest module file read: rules compiled from JavaScript or Python run to
+/// 20 MiB; the bound keeps a wrong path (`/dev/zero`, a disk image) from
+/// exhausting memory.
+pub const MAX_MODULE_BYTES: usize = 128 * 1024 * 1024;
+
 /// Most bytes of a rule's stdout and of its stderr that reach the log per
 /// evaluation; the rest is dropped.
 pub const GUEST_OUTPUT_LOG_BYTES: usize = 4 * 1024;

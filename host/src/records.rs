@@ -86,7 +86,7 @@ fn read_context(context: &Object<'_>, access_token: AccessToken) -> Result<Conte
     Ok(Context {
         tenant: context.string("tenant")?.unwrap_or_default(),
         client: Client {
-            client_id: context.required_string("clientID")?,
+            client_id: context.required_id("clientID")?,
             name: context.string("clientName")?.unwrap_or_default(),
             metadata: context.params("clientMetadata")?,
         },
@@ -264,7 +264,11 @@ impl<'a> Object<'a> {
     }
 
     fn required_id(&self, key: &str) -> Result<String, InputError> {
-        self.id(key)?.ok_or_else(|| self.error(key, "is required"))
+        match self.id(key)? {
+            Some(id) if !id.is_empty() => Ok(id),
+            Some(_) => Err(self.error(key, "must not be empty")),
+            None => Err(self.error(key, "is required")),
+        }
     }
 
     fn bool(&self, key: &str) -> Result<Option<bool>, InputError> {
@@ -490,6 +494,12 @@ mod tests {
         request["user"].as_object_mut().unwrap().remove("user_id");
         assert_eq!(error_for(request).to_string(), "user.user_id: is required");
         assert_eq!(error_for(json!({"user": {"user_id": "x"}})).path, "context");
+        let mut request = minimal();
+        request["user"]["user_id"] = json!("");
+        assert_eq!(
+            error_for(request).to_string(),
+            "user.user_id: must not be empty"
+        );
     }
 
     #[test]

@@ -7,12 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
-use anyhow::Context as _;
+use std::io::Read as _;
+
+use anyhow::{Context as _, bail};
 use serde_json::Value;
 
 use crate::bindings::RuleWorldPre;
 use crate::chain::{self, Evaluation, EvaluationError};
-use crate::limits::Limits;
+use crate::limits::{Limits, MAX_MODULE_BYTES};
 use crate::manifest::OnError;
 use crate::manifest::{Manifest, RuleSpec};
 use crate::rule_state::{RuleConfig, RuleState};
@@ -69,7 +71,11 @@ impl RuleSet {
             rules.push(rule);
         }
         if rules.is_empty() {
-            tracing::warn!(manifest = %manifest.path.display(), "no enabled rule: every request will be allowed");
+            bail!(
+                "{}: no enabled rule; an empty chain would allow every login, so it is refused \
+                 (if the file was being written in place, write it whole and rename it over instead)",
+                manifest.path.display()
+            );
         }
         Ok(Self {
             sandbox,
@@ -115,8 +121,33 @@ impl RuleSet {
     }
 }
 
+/// Reads a module file, refusing what cannot be a component before any
+/// parsing: a non-regular file, an empty or oversized one, or one that is
+/// not a WebAssembly binary.
+fn read_module(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let metadata = std::fs::metadata(path).context("reading the module")?;
+    if !metadata.is_file() {
+        bail!("the module is not a regular file");
+    }
+    let limit = MAX_MODULE_BYTES as u64;
+    let mut bytes = Vec::with_capacity(metadata.len().min(limit) as usize);
+    std::fs::File::open(path)
+        .and_then(|file| file.take(limit + 1).read_to_end(&mut bytes))
+        .context("reading the module")?;
+    if bytes.len() as u64 > limit {
+        bail!("the module is larger than {} MiB", MAX_MODULE_BYTES >> 20);
+    }
+    if bytes.is_empty() {
+        bail!("the module file is empty");
+    }
+    if !bytes.starts_with(b"\0asm") {
+        bail!("the module is not a WebAssembly binary (it does not start with \\0asm)");
+    }
+    Ok(bytes)
+}
+
 fn load_rule(sandbox: &Sandbox, spec: &RuleSpec) -> anyhow::Result<LoadedRule> {
-    let bytes = std::fs::read(&spec.module).context("reading the module")?;
+    let bytes = read_module(&spec.module)?;
     let hash = content_hash(&bytes);
     let component = sandbox
         .compile(&hash, &bytes)

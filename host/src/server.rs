@@ -17,7 +17,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
@@ -129,9 +128,16 @@ pub async fn serve(
     }
     drop(listener);
     tracing::info!(connections = graceful.count(), "shutting down");
-    tokio::time::timeout(grace, graceful.shutdown())
+    if tokio::time::timeout(grace, graceful.shutdown())
         .await
-        .context("connections were still open when the shutdown grace period ended")
+        .is_err()
+    {
+        tracing::warn!(
+            grace_secs = grace.as_secs(),
+            "the shutdown grace period ended with connections open; they are closed"
+        );
+    }
+    Ok(())
 }
 
 fn serve_connection(
@@ -149,6 +155,9 @@ fn serve_connection(
         .timer(TokioTimer::new())
         .header_read_timeout(shared_timeout)
         .max_header_size(MAX_HEAD_BYTES)
+        // A client may close its sending side once the request is out and
+        // still expects the answer.
+        .half_close(true)
         .serve_connection(TokioIo::new(stream), service);
     let connection = graceful.watch(connection);
     tokio::spawn(async move {

@@ -136,7 +136,9 @@ fn watch_module_folders(
         let Some(folder) = rule.module.parent() else {
             continue;
         };
-        if folder.starts_with(dir) || watched.contains(folder) {
+        // Compare real paths: `rules/../shared` is outside `rules`.
+        let real = |path: &Path| std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+        if real(folder).starts_with(real(dir)) || watched.contains(folder) {
             continue;
         }
         match watcher.watch(folder, RecursiveMode::NonRecursive) {

@@ -288,16 +288,18 @@ fn a_failed_evaluation_does_not_poison_the_next() {
 
 #[test]
 fn disabled_rules_do_not_run() {
-    let dir = RulesDir::new(
-        "[[rule]]\nname = \"off\"\nmodule = \"{guests}/test_rule.wasm\"\nenabled = false\n[rule.config]\nmode = \"panic\"\n",
-    );
+    let manifest = [
+        test_rule("off", "panic", "").replace("[rule.config]", "enabled = false\n[rule.config]"),
+        test_rule("on", "claim", "claim = \"c\"\nvalue = \"1\""),
+    ]
+    .concat();
+    let dir = RulesDir::new(&manifest);
     let rules = RuleSet::load(dir.path()).unwrap();
-    assert!(rules.rules().is_empty());
-    assert_eq!(rules.manifest().rules.len(), 1);
-    assert_eq!(
-        rules.evaluate(sample("allow")).unwrap().decision,
-        FinalDecision::Allow
-    );
+    assert_eq!(rules.rules().len(), 1);
+    assert_eq!(rules.manifest().rules.len(), 2);
+    let evaluation = rules.evaluate(sample("allow")).unwrap();
+    assert_eq!(evaluation.rules.len(), 1);
+    assert_eq!(evaluation.rules[0].name, "on");
 }
 
 #[test]

@@ -53,7 +53,10 @@ fn a_file_that_is_not_wasm_is_refused() {
 #[test]
 fn a_core_module_is_refused_as_not_a_component() {
     let dir = single_rule("core.wasm");
-    dir.write("core.wasm", "(module (func (export \"evaluate\")))");
+    dir.write(
+        "core.wasm",
+        wat::parse_str("(module (func (export \"evaluate\")))").unwrap(),
+    );
     let message = load_error(&dir);
     assert!(message.contains("compiling the module"), "{message}");
 }
@@ -61,7 +64,7 @@ fn a_core_module_is_refused_as_not_a_component() {
 #[test]
 fn a_component_without_the_export_is_refused() {
     let dir = single_rule("empty.wasm");
-    dir.write("empty.wasm", "(component)");
+    dir.write("empty.wasm", wat::parse_str("(component)").unwrap());
     let message = load_error(&dir);
     assert!(
         message.contains("does not implement the rulehost:rule world"),
@@ -72,10 +75,8 @@ fn a_component_without_the_export_is_refused() {
 #[test]
 fn a_component_importing_the_unknown_is_refused_naming_the_import() {
     let dir = single_rule("http.wasm");
-    dir.write(
-        "http.wasm",
-        "(component (import \"wasi:http/outgoing-handler@0.2.0\" (instance (export \"handle\" (func)))))",
-    );
+    let component = "(component (import \"wasi:http/outgoing-handler@0.2.0\" (instance (export \"handle\" (func)))))";
+    dir.write("http.wasm", wat::parse_str(component).unwrap());
     let message = load_error(&dir);
     assert!(
         message.contains("imports something rulehost does not provide"),
@@ -105,4 +106,34 @@ fn a_malformed_manifest_is_refused_with_its_line() {
         message.contains("rules.toml") && message.contains("line 3"),
         "{message}"
     );
+}
+
+#[test]
+fn files_that_cannot_be_components_are_refused_before_parsing() {
+    let cases: [(&str, &[u8], &str); 3] = [
+        ("text.wasm", b"just some text", "not a WebAssembly binary"),
+        ("wat.wasm", b"(component)", "not a WebAssembly binary"),
+        ("empty.wasm", b"", "the module file is empty"),
+    ];
+    for (name, contents, expected) in cases {
+        let dir = single_rule(name);
+        dir.write(name, contents);
+        let message = load_error(&dir);
+        assert!(
+            message.contains(name) && message.contains(expected),
+            "{message}"
+        );
+    }
+    let dir = single_rule("folder.wasm");
+    std::fs::create_dir(dir.path().join("folder.wasm")).unwrap();
+    assert!(load_error(&dir).contains("not a regular file"));
+}
+
+#[test]
+fn a_manifest_without_an_enabled_rule_is_refused() {
+    let message = load_error(&RulesDir::new(""));
+    assert!(message.contains("no enabled rule"), "{message}");
+    let disabled =
+        test_rule("off", "echo", "").replace("[rule.config]", "enabled = false\n[rule.config]");
+    assert!(load_error(&RulesDir::new(&disabled)).contains("no enabled rule"));
 }

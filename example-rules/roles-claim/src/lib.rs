@@ -51,12 +51,18 @@ mod tests {
     }
 
     #[test]
-    fn a_user_without_roles_gets_an_empty_list() {
+    fn a_user_without_roles_gets_no_claim() {
         let config = Config::from_pairs([("namespace", "https://example.com/")]);
         let decision =
             RolesClaim::evaluate(&testing::user(), &testing::context(), &config).unwrap();
-        assert!(
-            matches!(decision, Decision::Modify(edits) if matches!(&edits[0], Edit::SetIdTokenClaim(c) if c.value == "[]"))
-        );
+        assert_eq!(decision, Decision::Allow);
+    }
+
+    #[test]
+    fn missing_namespace_is_an_error() {
+        let mut context = testing::context();
+        context.roles = vec!["admin".into()];
+        let result = RolesClaim::evaluate(&testing::user(), &context, &Config::default());
+        assert!(result.unwrap_err().to_string().contains("namespace"));
     }
 }
