@@ -4,6 +4,7 @@
 //! - [`manifest`] parses `rules.toml`, the ordered list of rules.
 //! - [`sandbox`] holds the wasmtime engine and the imports a rule may use.
 //! - [`rule_set`] compiles and type-checks the rules of a manifest.
+//!   When a rule does not link, `imports` names the imports the sandbox lacks.
 //! - [`records`] turns the request JSON into the contract's user and context.
 //! - [`edits`] applies a rule's edits to those records.
 //! - [`chain`] runs the rules in order and produces an [`Evaluation`].
@@ -13,6 +14,7 @@
 mod bindings;
 pub mod chain;
 pub mod edits;
+mod imports;
 pub mod manifest;
 pub mod records;
 pub mod response;
