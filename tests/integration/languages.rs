@@ -52,6 +52,13 @@ fn verdict(rules: &RuleSet, request: &Value) -> Verdict {
     }
 }
 
+fn describe(verdict: &Verdict) -> String {
+    match verdict {
+        Ok((decision, request)) => format!("{decision:?} with {request}"),
+        Err((reason, message)) => format!("{reason:?}: {message}"),
+    }
+}
+
 /// A rule set of one rule named `rule`, from `module`, with `config` as the
 /// body of its `[rule.config]` table.
 fn single_rule(module: &Path, config: &str) -> RuleSet {
@@ -75,7 +82,9 @@ fn assert_twins(rust: &str, other: &str, config: &str, cases: &[(&str, Value)]) 
         let actual = verdict(&other_rules, request);
         if expected != actual {
             disagreements.push(format!(
-                "{label}:\n  {rust}: {expected:?}\n  {other}: {actual:?}"
+                "{label}:\n  {rust}: {}\n  {other}: {}",
+                describe(&expected),
+                describe(&actual)
             ));
         }
         verdicts.push(expected);
