@@ -28,6 +28,23 @@ impl Context {
         self.query_param(name).or_else(|| self.body_param(name))
     }
 
+    /// Every non-empty value of the parameter `name`, from the query and then
+    /// the body, repeats included. Rules that refuse a value should check
+    /// all of them: an auth server may read another copy than the first.
+    pub fn request_params_all(&self, name: &str) -> Vec<&str> {
+        let request = &self.request;
+        (request.query.iter().chain(request.body.iter()))
+            .filter(|(key, value)| key == name && !value.is_empty())
+            .map(|(_, value)| value.as_str())
+            .collect()
+    }
+
+    /// Every audience the login names, from the query and the body: see
+    /// [`Context::request_params_all`].
+    pub fn requested_audiences(&self) -> Vec<&str> {
+        self.request_params_all("audience")
+    }
+
     /// The audience (API identifier) the login asks a token for, if any.
     /// An empty `audience` parameter counts as none.
     pub fn requested_audience(&self) -> Option<&str> {

@@ -15,7 +15,7 @@
 //! impl Rule for DenyTodoApi {
 //!     fn evaluate(_user: &User, context: &Context, config: &Config) -> Result<Decision, RuleError> {
 //!         let audience = config.require("audience")?;
-//!         if context.requested_audience() == Some(audience) {
+//!         if context.requested_audiences().contains(&audience) {
 //!             return Ok(Decision::deny("end_users_not_allowed"));
 //!         }
 //!         Ok(Decision::Allow)

@@ -20,7 +20,10 @@ const RELOADS: usize = 10;
 fn example_module() -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../example-rules/deny_client.wasm");
     std::fs::read(&path).unwrap_or_else(|error| {
-        panic!("{}: {error}; run ./example-rules/build.sh first", path.display())
+        panic!(
+            "{}: {error}; run ./example-rules/build.sh first",
+            path.display()
+        )
     })
 }
 
@@ -42,7 +45,11 @@ fn fifty_rules(dir: &Path) {
     let module = example_module();
     let mut manifest = String::new();
     for index in 0..RULES {
-        std::fs::write(dir.join(format!("rule{index}.wasm")), distinct(&module, index)).unwrap();
+        std::fs::write(
+            dir.join(format!("rule{index}.wasm")),
+            distinct(&module, index),
+        )
+        .unwrap();
         manifest.push_str(&format!(
             "[[rule]]\nname = \"rule{index}\"\nmodule = \"rule{index}.wasm\"\n[rule.config]\nclient_id = \"c{index}\"\n"
         ));
@@ -76,8 +83,14 @@ fn start_up() {
         warm.push(load_time(dir.path(), Some(cache.path().to_owned())));
     }
     let uncached = median((0..RUNS).map(|_| load_time(dir.path(), None)).collect());
-    println!("start-up, {RULES} rules, cold cache: median {:?} ({cold:?})", median(cold.clone()));
-    println!("start-up, {RULES} rules, warm cache: median {:?} ({warm:?})", median(warm.clone()));
+    println!(
+        "start-up, {RULES} rules, cold cache: median {:?} ({cold:?})",
+        median(cold.clone())
+    );
+    println!(
+        "start-up, {RULES} rules, warm cache: median {:?} ({warm:?})",
+        median(warm.clone())
+    );
     println!("start-up, {RULES} rules, no cache:   median {uncached:?}");
 }
 
@@ -85,7 +98,9 @@ fn reload_latency() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("rule.wasm"), example_module()).unwrap();
     let manifest = |n: usize| {
-        format!("[[rule]]\nname = \"r\"\nmodule = \"rule.wasm\"\n[rule.config]\nclient_id = \"c{n}\"\n")
+        format!(
+            "[[rule]]\nname = \"r\"\nmodule = \"rule.wasm\"\n[rule.config]\nclient_id = \"c{n}\"\n"
+        )
     };
     std::fs::write(dir.path().join("rules.toml"), manifest(0)).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();

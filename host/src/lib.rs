@@ -5,7 +5,8 @@
 //! - [`limits`] holds what a rule may use per evaluation, and the defaults.
 //! - [`sandbox`] holds the wasmtime engine and the imports a rule may use;
 //!   [`rule_state`] is what one evaluation of one rule owns.
-//! - [`rule_set`] compiles and type-checks the rules of a manifest.
+//! - [`rule_set`] compiles and type-checks the rules of a manifest; when a
+//!   rule does not link, `imports` names the imports the sandbox lacks.
 //! - [`request_json`] parses a request body, refusing duplicate keys, deep
 //!   nesting and integers beyond 64 bits.
 //! - [`records`] turns the request JSON into the contract's user and context.
@@ -20,6 +21,7 @@ mod bindings;
 pub mod chain;
 pub mod edits;
 mod guest_output;
+mod imports;
 pub mod limits;
 pub mod live;
 pub mod manifest;

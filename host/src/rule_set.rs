@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::bindings::RuleWorldPre;
 use crate::chain::{self, Evaluation, EvaluationError};
+use crate::imports;
 use crate::limits::{Limits, MAX_MODULE_BYTES};
 use crate::manifest::OnError;
 use crate::manifest::{Manifest, RuleSpec};
@@ -156,7 +157,7 @@ fn load_rule(sandbox: &Sandbox, spec: &RuleSpec) -> anyhow::Result<LoadedRule> {
         .linker()
         .instantiate_pre(&component)
         .map_err(anyhow::Error::from)
-        .context("linking the module: it imports something rulehost does not provide")?;
+        .with_context(|| imports::link_failure(&component, sandbox.engine()))?;
     let pre = RuleWorldPre::new(instance_pre)
         .map_err(anyhow::Error::from)
         .context("the module does not implement the rulehost:rule world (export `evaluate`)")?;

@@ -117,6 +117,11 @@ impl Sandbox {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The engine modules are compiled with.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     /// The linker rules are pre-instantiated with.
     pub fn linker(&self) -> &Linker<RuleState> {
         &self.linker

@@ -83,6 +83,27 @@ fn a_component_importing_the_unknown_is_refused_naming_the_import() {
         "{message}"
     );
     assert!(message.contains("wasi:http/outgoing-handler"), "{message}");
+    assert!(
+        message.contains("`wasi:http/outgoing-handler@0.2.0`; rebuild the rule without it"),
+        "the import is named in the message itself, with how to do without it: {message}"
+    );
+    assert!(
+        message.contains("disable the http feature") && message.contains("--stub-wasi"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_component_importing_only_what_rulehost_provides_gets_no_hint() {
+    let dir = single_rule("clock.wasm");
+    let component = "(component (import \"wasi:clocks/monotonic-clock@0.2.0\" (instance (export \"now\" (func)))))";
+    dir.write("clock.wasm", wat::parse_str(component).unwrap());
+    let message = load_error(&dir);
+    assert!(
+        message.contains("imports something rulehost does not provide")
+            && !message.contains("rebuild"),
+        "a provided interface of the wrong shape is left to the linker's own words: {message}"
+    );
 }
 
 #[test]

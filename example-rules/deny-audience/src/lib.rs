@@ -1,5 +1,7 @@
 //! Denies logins that ask for the configured audience, and logins that ask
-//! for no audience at all, with `end_users_not_allowed`.
+//! for no audience at all, with `end_users_not_allowed`. Every `audience`
+//! value in the query and the body is checked, so a repeated parameter or a
+//! second copy in the body cannot slip the forbidden one past the rule.
 //!
 //! Configuration: `audience`, the API identifier end users may not get a
 //! token for.
@@ -14,9 +16,11 @@ struct DenyAudience;
 impl Rule for DenyAudience {
     fn evaluate(_user: &User, context: &Context, config: &Config) -> Result<Decision, RuleError> {
         let forbidden = config.require("audience")?;
-        match context.requested_audience() {
-            Some(audience) if audience != forbidden => Ok(Decision::Allow),
-            _ => Ok(Decision::deny(DENIAL)),
+        let audiences = context.requested_audiences();
+        if audiences.is_empty() || audiences.contains(&forbidden) {
+            Ok(Decision::deny(DENIAL))
+        } else {
+            Ok(Decision::Allow)
         }
     }
 }
@@ -77,12 +81,20 @@ mod tests {
     }
 
     #[test]
-    fn query_audience_wins_over_body_audience() {
-        let decision = decide(
+    fn an_audience_anywhere_in_the_request_is_checked() {
+        let forbidden = "http://todoapi2.api";
+        assert!(is_denied(&decide(
             &[("audience", "https://billing.api")],
-            &[("audience", "http://todoapi2.api")],
+            &[("audience", forbidden)]
+        )));
+        assert!(is_denied(&decide(
+            &[("audience", "https://billing.api"), ("audience", forbidden)],
+            &[]
+        )));
+        assert_eq!(
+            decide(&[("audience", "")], &[("audience", "https://billing.api")]),
+            Decision::Allow
         );
-        assert_eq!(decision, Decision::Allow);
     }
 
     #[test]
