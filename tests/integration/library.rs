@@ -7,6 +7,13 @@ use serde_json::{Value, json};
 
 use crate::support::{RulesDir, example_rules, sample, test_rule};
 
+/// Runs the allow sample through the rules of `manifest`.
+fn allow_sample_through(manifest: &str) -> rulehost::Evaluation {
+    let dir = RulesDir::new(manifest);
+    let rules = RuleSet::load(dir.path()).expect("the manifest loads");
+    rules.evaluate(sample("allow")).expect("the chain decides")
+}
+
 fn examples() -> RuleSet {
     RuleSet::load(example_rules()).expect("the example rules load")
 }
@@ -154,11 +161,7 @@ fn later_rules_see_the_edits_of_earlier_ones() {
         test_rule("echo", "echo", "other = \"mine\""),
     ]
     .concat();
-    let dir = RulesDir::new(&manifest);
-    let evaluation = RuleSet::load(dir.path())
-        .unwrap()
-        .evaluate(sample("allow"))
-        .unwrap();
+    let evaluation = allow_sample_through(&manifest);
     let seen = &evaluation.request["context"]["accessToken"]["seen"];
     assert_eq!(
         seen,
@@ -177,11 +180,7 @@ fn a_rule_sees_only_its_own_configuration() {
         test_rule("echo", "echo", ""),
     ]
     .concat();
-    let dir = RulesDir::new(&manifest);
-    let evaluation = RuleSet::load(dir.path())
-        .unwrap()
-        .evaluate(sample("allow"))
-        .unwrap();
+    let evaluation = allow_sample_through(&manifest);
     let seen = evaluation.request["context"]["accessToken"]["seen"]
         .as_str()
         .unwrap()
@@ -206,11 +205,7 @@ fn multifactor_and_metadata_edits_are_written_back() {
         test_rule("metadata", "metadata", ""),
     ]
     .concat();
-    let dir = RulesDir::new(&manifest);
-    let evaluation = RuleSet::load(dir.path())
-        .unwrap()
-        .evaluate(sample("allow"))
-        .unwrap();
+    let evaluation = allow_sample_through(&manifest);
     assert_eq!(evaluation.decision, FinalDecision::Modify);
     assert_eq!(
         evaluation.request["context"]["multifactor"],
