@@ -158,7 +158,7 @@ async fn a_burst_past_the_concurrency_cap_gets_503_with_retry_after() {
     let dir = RulesDir::new(&test_rule(
         "slow",
         "dispatch",
-        "[rule.limits]\ntimeout_ms = 400",
+        "[rule.limits]\ntimeout_ms = 2000",
     ));
     let options = ServerOptions {
         max_concurrent_evaluations: 1,
@@ -169,7 +169,7 @@ async fn a_burst_past_the_concurrency_cap_gets_503_with_retry_after() {
     slow["context"]["request"]["query"]["test_mode"] = json!("loop");
     let addr = sidecar.addr;
     let busy = tokio::spawn(async move { evaluate(addr, &slow).await.status });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let refused = evaluate(sidecar.addr, &sample("allow")).await;
     assert_eq!(refused.status, 503, "{}", refused.body);
     assert!(
@@ -193,7 +193,7 @@ async fn shutdown_under_load_finishes_every_request_in_flight() {
     let dir = RulesDir::new(&test_rule(
         "slowish",
         "dispatch",
-        "[rule.limits]\ntimeout_ms = 300",
+        "[rule.limits]\ntimeout_ms = 1500",
     ));
     let sandbox = Arc::new(Sandbox::new(&Default::default()).unwrap());
     let live = Arc::new(LiveRules::load(dir.path(), sandbox).unwrap());
@@ -219,7 +219,7 @@ async fn shutdown_under_load_finishes_every_request_in_flight() {
             async move { evaluate(addr, &slow).await.status },
         ));
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     stop.send(()).unwrap();
     for request in in_flight {
         assert_eq!(
