@@ -222,10 +222,11 @@ fn call(sandbox: &Sandbox, rule: &LoadedRule, records: &LoginRecords) -> Result<
         }
         Err(error) => {
             let reason = classify(&error, store.data().memory_exceeded());
-            return Err(Failure {
-                reason,
-                message: format!("{error:#}"),
-            });
+            // The backtrace and guest symbols go to the log only; callers get
+            // the trap itself.
+            tracing::debug!(rule = %rule.name, error = %format!("{error:#}"), "rule failure details");
+            let message = error.root_cause().to_string();
+            return Err(Failure { reason, message });
         }
     };
     check_decision(&decision, &rule.limits).map_err(|message| Failure {

@@ -11,8 +11,9 @@ use std::collections::HashSet;
 /// nest five or six levels; metadata rarely more than a dozen.
 pub const DEFAULT_MAX_DEPTH: usize = 64;
 
-/// The deepest nesting the parser itself supports.
-pub const MAX_DEPTH_LIMIT: usize = 128;
+/// The deepest nesting accepted at all: below the JSON parser's own
+/// recursion limit, so that the limit is always reported by this module.
+pub const MAX_DEPTH_LIMIT: usize = 100;
 
 /// A body that is not acceptable JSON.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,6 +1,6 @@
 //! `rulehost eval`: run the chain once on a request read from a file or stdin.
 
-use std::io::Read as _;
+use std::io::{Read as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -24,7 +24,17 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let request = request_json::parse(text.as_bytes(), request_json::DEFAULT_MAX_DEPTH)
         .with_context(|| format!("parsing {name} as JSON"))?;
     let reply = response::for_evaluation(rules.evaluate(request));
-    println!("{}", serde_json::to_string_pretty(&reply.body)?);
+    let printed = writeln!(
+        std::io::stdout(),
+        "{}",
+        serde_json::to_string_pretty(&reply.body)?
+    );
+    // A reader that stops early (`| head`) is not an error of the evaluation.
+    if let Err(error) = printed
+        && error.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        return Err(error).context("writing the decision to stdout");
+    }
     Ok(match reply.status {
         200 => ExitCode::SUCCESS,
         401 => ExitCode::from(EXIT_DENY),

@@ -22,23 +22,23 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
     listen: SocketAddr,
     /// Largest request body in bytes; larger ones get 413.
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    #[arg(long, value_parser = parse_positive, value_name = "BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
     /// Seconds requests in flight get to finish after SIGTERM or SIGINT.
     #[arg(long, value_name = "SECONDS", default_value_t = server::DEFAULT_SHUTDOWN_GRACE.as_secs())]
     shutdown_grace: u64,
-    /// Deepest JSON nesting accepted in a request body (at most 128).
-    #[arg(long, value_name = "LEVELS", default_value_t = request_json::DEFAULT_MAX_DEPTH)]
+    /// Deepest JSON nesting accepted in a request body (1 to 100).
+    #[arg(long, value_parser = parse_depth, value_name = "LEVELS", default_value_t = request_json::DEFAULT_MAX_DEPTH)]
     max_json_depth: usize,
     /// Milliseconds a client may take to send a request's headers before the
     /// connection is closed.
-    #[arg(long, value_name = "MS", default_value_t = server::DEFAULT_HEADER_READ_TIMEOUT.as_millis() as u64)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..), value_name = "MS", default_value_t = server::DEFAULT_HEADER_READ_TIMEOUT.as_millis() as u64)]
     header_read_timeout_ms: u64,
     /// Milliseconds a client may take to send a request's body (then 408).
-    #[arg(long, value_name = "MS", default_value_t = server::DEFAULT_BODY_READ_TIMEOUT.as_millis() as u64)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..), value_name = "MS", default_value_t = server::DEFAULT_BODY_READ_TIMEOUT.as_millis() as u64)]
     body_read_timeout_ms: u64,
     /// Evaluations allowed at once; more get 503 with Retry-After.
-    #[arg(long, value_name = "N", default_value_t = server::DEFAULT_MAX_CONCURRENT_EVALUATIONS)]
+    #[arg(long, value_parser = parse_positive, value_name = "N", default_value_t = server::DEFAULT_MAX_CONCURRENT_EVALUATIONS)]
     max_concurrent_evaluations: usize,
     /// Do not watch the rules directory (for immutable deployments); SIGHUP
     /// still reloads.
@@ -49,7 +49,7 @@ pub struct ServeArgs {
     reload_debounce_ms: u64,
     /// Milliseconds between metadata polls that catch changes the file
     /// watcher missed.
-    #[arg(long, value_name = "MS", default_value_t = watch::DEFAULT_POLL_INTERVAL.as_millis() as u64)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(100..), value_name = "MS", default_value_t = watch::DEFAULT_POLL_INTERVAL.as_millis() as u64)]
     poll_interval_ms: u64,
 }
 
@@ -57,18 +57,18 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let live = Arc::new(LiveRules::load(&args.rules.dir, args.rules.sandbox()?)?);
     let watch_options = WatchOptions {
         debounce: Duration::from_millis(args.reload_debounce_ms),
-        poll_interval: Duration::from_millis(args.poll_interval_ms.max(1)),
+        poll_interval: Duration::from_millis(args.poll_interval_ms),
     };
     let options = ServerOptions {
         max_body_bytes: args.max_body_bytes,
         max_json_depth: args.max_json_depth,
-        header_read_timeout: Duration::from_millis(args.header_read_timeout_ms.max(1)),
-        body_read_timeout: Duration::from_millis(args.body_read_timeout_ms.max(1)),
-        max_concurrent_evaluations: args.max_concurrent_evaluations.max(1),
+        header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
+        body_read_timeout: Duration::from_millis(args.body_read_timeout_ms),
+        max_concurrent_evaluations: args.max_concurrent_evaluations,
         shutdown_grace: Duration::from_secs(args.shutdown_grace),
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
@@ -94,7 +94,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             watcher.abort();
         }
         served
-    })?;
+    });
+    // Evaluations still running on the blocking pool end by their own time
+    // limits; the process does not wait for them past the grace period.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    served?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -120,4 +124,22 @@ async fn log_failure(task: &'static str, work: impl Future<Output = anyhow::Resu
     if let Err(error) = work.await {
         tracing::error!(task, error = %format!("{error:#}"), "background task stopped");
     }
+}
+
+/// A whole number of at least 1.
+fn parse_positive(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(value) => Ok(value),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+/// A JSON nesting depth the parser supports.
+fn parse_depth(text: &str) -> Result<usize, String> {
+    let depth = parse_positive(text)?;
+    if depth > request_json::MAX_DEPTH_LIMIT {
+        return Err(format!("must be at most {}", request_json::MAX_DEPTH_LIMIT));
+    }
+    Ok(depth)
 }
