@@ -2,12 +2,11 @@
 //! against the `rule` world and pre-linked, ready to be instantiated once per
 //! evaluation.
 
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
-
-use std::io::Read as _;
 
 use anyhow::{Context as _, bail};
 use serde_json::Value;
@@ -16,8 +15,7 @@ use crate::bindings::RuleWorldPre;
 use crate::chain::{self, Evaluation, EvaluationError};
 use crate::imports;
 use crate::limits::{Limits, MAX_MODULE_BYTES};
-use crate::manifest::OnError;
-use crate::manifest::{Manifest, RuleSpec};
+use crate::manifest::{Manifest, OnError, RuleSpec};
 use crate::rule_state::{RuleConfig, RuleState};
 use crate::sandbox::{ContentHash, Sandbox, content_hash};
 
