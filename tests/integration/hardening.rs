@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 use rulehost::LiveRules;
 use rulehost::sandbox::Sandbox;
 use rulehost::server::{self, ServerOptions};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::sidecar::start;
-use crate::support::{RulesDir, evaluate, example_rules, http, sample, test_rule};
+use crate::support::{RulesDir, evaluate, example_rules, http, post_json_bytes, sample, test_rule};
 
 /// Sends raw bytes and reads whatever comes back before the server closes
 /// the connection or `wait` passes.
@@ -23,18 +23,6 @@ async fn raw(addr: std::net::SocketAddr, bytes: &[u8], wait: Duration) -> String
     let mut reply = Vec::new();
     let _ = tokio::time::timeout(wait, stream.read_to_end(&mut reply)).await;
     String::from_utf8_lossy(&reply).into_owned()
-}
-
-async fn post_raw_json(addr: std::net::SocketAddr, body: &str) -> (u16, Value) {
-    let reply = http(
-        addr,
-        "POST",
-        "/v1/evaluate",
-        &[("Content-Type", "application/json")],
-        body.as_bytes(),
-    )
-    .await;
-    (reply.status, reply.json())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,7 +104,8 @@ async fn malformed_bodies_get_400_with_a_position() {
         ),
         ("\u{feff}{}", "expected value"),
     ] {
-        let (status, body_json) = post_raw_json(sidecar.addr, body).await;
+        let reply = post_json_bytes(sidecar.addr, body.as_bytes()).await;
+        let (status, body_json) = (reply.status, reply.json());
         assert_eq!(status, 400, "{body:.40}");
         let description = body_json["error_description"].as_str().unwrap();
         assert!(description.contains(expected), "{body:.40}: {description}");
@@ -125,14 +114,7 @@ async fn malformed_bodies_get_400_with_a_position() {
             "{body_json}"
         );
     }
-    let invalid_utf8 = http(
-        sidecar.addr,
-        "POST",
-        "/v1/evaluate",
-        &[("Content-Type", "application/json")],
-        b"{\"a\": \"\xff\"}",
-    )
-    .await;
+    let invalid_utf8 = post_json_bytes(sidecar.addr, b"{\"a\": \"\xff\"}").await;
     assert_eq!(invalid_utf8.status, 400);
 }
 

@@ -10,7 +10,7 @@ use rulehost::server::{self, ServerOptions};
 use serde_json::json;
 use tokio::sync::oneshot;
 
-use crate::support::{RulesDir, evaluate, example_rules, http, sample, test_rule};
+use crate::support::{RulesDir, evaluate, example_rules, http, post_json_bytes, sample, test_rule};
 
 /// A running sidecar; dropping it stops the server.
 pub struct Sidecar {
@@ -103,14 +103,7 @@ async fn a_failing_rule_is_a_server_error_naming_it() {
 #[tokio::test]
 async fn invalid_json_is_a_400_with_its_position() {
     let sidecar = examples().await;
-    let reply = http(
-        sidecar.addr,
-        "POST",
-        "/v1/evaluate",
-        &[("Content-Type", "application/json")],
-        b"{\n  \"user\": {,\n}",
-    )
-    .await;
+    let reply = post_json_bytes(sidecar.addr, b"{\n  \"user\": {,\n}").await;
     assert_eq!(reply.status, 400);
     let body = reply.json();
     assert_eq!(body["error"], "invalid_request");

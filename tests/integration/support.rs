@@ -183,6 +183,18 @@ pub async fn http(
     }
 }
 
+/// POSTs raw `body` bytes as JSON to `/v1/evaluate`.
+pub async fn post_json_bytes(addr: std::net::SocketAddr, body: &[u8]) -> HttpReply {
+    http(
+        addr,
+        "POST",
+        "/v1/evaluate",
+        &[("Content-Type", "application/json")],
+        body,
+    )
+    .await
+}
+
 /// POSTs `body` as JSON to `/v1/evaluate`.
 pub async fn evaluate(addr: std::net::SocketAddr, body: &Value) -> HttpReply {
     http(
