@@ -5,6 +5,8 @@
 //! Run with `./example-rules/build.sh && cargo bench -p rulehost --bench reload`.
 //! Prints medians over a few runs; the numbers go into BENCHMARKS.md.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,51 +19,6 @@ const RULES: usize = 50;
 const RUNS: usize = 3;
 const RELOADS: usize = 10;
 
-fn example_module() -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../example-rules/deny_client.wasm");
-    std::fs::read(&path).unwrap_or_else(|error| {
-        panic!(
-            "{}: {error}; run ./example-rules/build.sh first",
-            path.display()
-        )
-    })
-}
-
-/// `module` with a custom section appended, so that each copy has its own
-/// content hash and is compiled on its own.
-fn distinct(module: &[u8], index: usize) -> Vec<u8> {
-    let name = format!("rulehost-bench-{index}");
-    let mut payload = vec![name.len() as u8];
-    payload.extend_from_slice(name.as_bytes());
-    let mut bytes = module.to_vec();
-    bytes.push(0);
-    bytes.push(payload.len() as u8);
-    bytes.extend_from_slice(&payload);
-    bytes
-}
-
-/// A rules directory of `RULES` deny-client rules, each its own module.
-fn fifty_rules(dir: &Path) {
-    let module = example_module();
-    let mut manifest = String::new();
-    for index in 0..RULES {
-        std::fs::write(
-            dir.join(format!("rule{index}.wasm")),
-            distinct(&module, index),
-        )
-        .unwrap();
-        manifest.push_str(&format!(
-            "[[rule]]\nname = \"rule{index}\"\nmodule = \"rule{index}.wasm\"\n[rule.config]\nclient_id = \"c{index}\"\n"
-        ));
-    }
-    std::fs::write(dir.join("rules.toml"), manifest).unwrap();
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
 fn load_time(dir: &Path, cache: Option<PathBuf>) -> Duration {
     let started = Instant::now();
     let sandbox = Arc::new(Sandbox::new(&SandboxOptions { cache_dir: cache }).unwrap());
@@ -72,7 +29,7 @@ fn load_time(dir: &Path, cache: Option<PathBuf>) -> Duration {
 
 fn start_up() {
     let dir = tempfile::tempdir().unwrap();
-    fifty_rules(dir.path());
+    support::many_rules(dir.path(), RULES);
     let mut cold = Vec::new();
     let mut warm = Vec::new();
     for _ in 0..RUNS {
@@ -82,21 +39,25 @@ fn start_up() {
         std::thread::sleep(Duration::from_millis(500));
         warm.push(load_time(dir.path(), Some(cache.path().to_owned())));
     }
-    let uncached = median((0..RUNS).map(|_| load_time(dir.path(), None)).collect());
+    let uncached = support::median((0..RUNS).map(|_| load_time(dir.path(), None)).collect());
     println!(
         "start-up, {RULES} rules, cold cache: median {:?} ({cold:?})",
-        median(cold.clone())
+        support::median(cold.clone())
     );
     println!(
         "start-up, {RULES} rules, warm cache: median {:?} ({warm:?})",
-        median(warm.clone())
+        support::median(warm.clone())
     );
     println!("start-up, {RULES} rules, no cache:   median {uncached:?}");
 }
 
 fn reload_latency() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("rule.wasm"), example_module()).unwrap();
+    std::fs::write(
+        dir.path().join("rule.wasm"),
+        support::example_module("deny_client.wasm"),
+    )
+    .unwrap();
     let manifest = |n: usize| {
         format!(
             "[[rule]]\nname = \"r\"\nmodule = \"rule.wasm\"\n[rule.config]\nclient_id = \"c{n}\"\n"
@@ -127,7 +88,7 @@ fn reload_latency() {
     println!(
         "file change to new generation serving (debounce {:?}): median {:?} over {RELOADS}",
         WatchOptions::default().debounce,
-        median(samples)
+        support::median(samples)
     );
 }
 

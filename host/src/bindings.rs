@@ -12,7 +12,7 @@ mod generated {
 
 pub use generated::rulehost::rule::config::Host as ConfigHost;
 pub use generated::rulehost::rule::types::{
-    AccessToken, AuthenticationMethod, Claim, Client, Connection, Context, Decision, Edit, Geo,
-    Host as TypesHost, Identity, Multifactor, Request, Stats, User,
+    AccessToken, AuthenticationMethod, Claim, Client, Connection, Context, Decision, Denial, Edit,
+    Geo, Host as TypesHost, Identity, Multifactor, Request, Stats, User,
 };
 pub use generated::{Rule as RuleWorld, RulePre as RuleWorldPre};

@@ -15,10 +15,9 @@ use serde_json::Value;
 
 use std::sync::atomic::Ordering;
 
-use wasmtime::Trap;
-
 use crate::bindings::Decision;
 use crate::edits::{self, Touched};
+use crate::instance::RuleInstance;
 use crate::limits::Limits;
 use crate::manifest::OnError;
 use crate::records::{InputError, LoginRecords};
@@ -120,19 +119,38 @@ pub enum EvaluationError {
     },
 }
 
-/// Runs `rules` on `request` in `sandbox`.
+/// Runs `rules` on `request` in `sandbox`, each rule in a fresh instance.
 pub fn run(
     sandbox: &Sandbox,
     rules: &[LoadedRule],
+    request: Value,
+) -> Result<Evaluation, EvaluationError> {
+    run_with(rules, request, |_, rule, records| {
+        RuleInstance::new(sandbox, rule)?.call(rule, records)
+    })
+}
+
+/// Runs `rules` on `request`, asking `decide` for the decision of each
+/// rule (given its index) on the records as the rules before it left them.
+/// Every decision is checked against its rule's limits before it is used.
+pub fn run_with(
+    rules: &[LoadedRule],
     mut request: Value,
+    mut decide: impl FnMut(usize, &LoadedRule, &LoginRecords) -> Result<Decision, Failure>,
 ) -> Result<Evaluation, EvaluationError> {
     let mut records = LoginRecords::from_request(&request)?;
     let mut touched = Touched::default();
     let mut runs = Vec::with_capacity(rules.len());
     let mut modified = false;
-    for rule in rules {
+    for (index, rule) in rules.iter().enumerate() {
         let started = Instant::now();
-        let result = call(sandbox, rule, &records);
+        let result = decide(index, rule, &records).and_then(|decision| {
+            check_decision(&decision, &rule.limits).map_err(|message| Failure {
+                reason: FailureReason::InvalidOutput,
+                message,
+            })?;
+            Ok(decision)
+        });
         let micros = started.elapsed().as_micros() as u64;
         let run = |outcome| RuleRun {
             name: rule.name.clone(),
@@ -198,54 +216,12 @@ pub fn run(
 }
 
 /// Why one call of a rule produced no usable decision.
-struct Failure {
-    reason: FailureReason,
-    message: String,
-}
-
-/// Instantiates `rule` afresh, calls its `evaluate` export under its limits
-/// and checks the decision it returns.
-fn call(sandbox: &Sandbox, rule: &LoadedRule, records: &LoginRecords) -> Result<Decision, Failure> {
-    let mut store = sandbox.store(rule.config.clone(), &rule.limits);
-    let result = rule
-        .pre
-        .instantiate(&mut store)
-        .and_then(|instance| instance.call_evaluate(&mut store, &records.user, &records.context));
-    store.data().log_output(&rule.name);
-    let decision = match result {
-        Ok(Ok(decision)) => decision,
-        Ok(Err(message)) => {
-            return Err(Failure {
-                reason: FailureReason::RuleError,
-                message,
-            });
-        }
-        Err(error) => {
-            let reason = classify(&error, store.data().memory_exceeded());
-            // The backtrace and guest symbols go to the log only; callers get
-            // the trap itself.
-            tracing::debug!(rule = %rule.name, error = %format!("{error:#}"), "rule failure details");
-            let message = error.root_cause().to_string();
-            return Err(Failure { reason, message });
-        }
-    };
-    check_decision(&decision, &rule.limits).map_err(|message| Failure {
-        reason: FailureReason::InvalidOutput,
-        message,
-    })?;
-    Ok(decision)
-}
-
-/// The reason behind a trap or instantiation error.
-fn classify(error: &wasmtime::Error, memory_exceeded: bool) -> FailureReason {
-    if memory_exceeded {
-        return FailureReason::MemoryLimit;
-    }
-    match error.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => FailureReason::Timeout,
-        Some(Trap::StackOverflow) => FailureReason::StackOverflow,
-        _ => FailureReason::Trap,
-    }
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The kind of failure.
+    pub reason: FailureReason,
+    /// What went wrong.
+    pub message: String,
 }
 
 /// Checks a decision against the rule's output limits before any of it is used.

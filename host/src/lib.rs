@@ -4,27 +4,32 @@
 //! - [`manifest`] parses `rules.toml`, the ordered list of rules.
 //! - [`limits`] holds what a rule may use per evaluation, and the defaults.
 //! - [`sandbox`] holds the wasmtime engine and the imports a rule may use;
-//!   [`rule_state`] is what one evaluation of one rule owns.
+//!   [`rule_state`] is what one evaluation of one rule owns, and `pool`
+//!   sizes the instance pool evaluations draw from.
 //! - [`rule_set`] compiles and type-checks the rules of a manifest; when a
 //!   rule does not link, `imports` names the imports the sandbox lacks.
 //! - [`request_json`] parses a request body, refusing duplicate keys, deep
 //!   nesting and integers beyond 64 bits.
 //! - [`records`] turns the request JSON into the contract's user and context.
 //! - [`edits`] applies a rule's edits to those records.
-//! - [`chain`] runs the rules in order and produces an [`Evaluation`].
+//! - [`bindings`] holds the contract's types as the host sees them.
+//! - [`chain`] runs the rules in order and produces an [`Evaluation`];
+//!   [`instance`] instantiates and calls one rule.
 //! - [`live`] keeps the serving generation of a rule set and reloads it.
 //! - [`watch`] triggers reloads on file changes and `SIGHUP`.
 //! - [`response`] turns an evaluation or its error into JSON and a status.
 //! - [`server`] is the HTTP sidecar.
 
-mod bindings;
+pub mod bindings;
 pub mod chain;
 pub mod edits;
 mod guest_output;
 mod imports;
+pub mod instance;
 pub mod limits;
 pub mod live;
 pub mod manifest;
+mod pool;
 pub mod records;
 pub mod request_json;
 pub mod response;

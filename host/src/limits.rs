@@ -16,6 +16,10 @@ pub const DEFAULT_TIMEOUT_MS: u64 = 100;
 /// Python rules; bounds what a memory bomb costs the host.
 pub const DEFAULT_MEMORY_MIB: u64 = 128;
 
+/// The largest `memory_mib` a rule may be given, in bytes: the whole
+/// address space of a 32-bit memory.
+pub const MAX_MEMORY_BYTES: usize = 4 << 30;
+
 /// Most edits one decision may carry.
 pub const DEFAULT_MAX_EDITS: u64 = 64;
 
@@ -34,7 +38,7 @@ pub const GUEST_OUTPUT_LOG_BYTES: usize = 4 * 1024;
 
 /// The accepted range of each limit, so that a typo cannot switch one off.
 const TIMEOUT_MS_RANGE: (u64, u64) = (1, 60_000);
-const MEMORY_MIB_RANGE: (u64, u64) = (1, 4096);
+const MEMORY_MIB_RANGE: (u64, u64) = (1, (MAX_MEMORY_BYTES >> 20) as u64);
 const MAX_EDITS_RANGE: (u64, u64) = (0, 10_000);
 const MAX_OUTPUT_BYTES_RANGE: (u64, u64) = (1, 16 * 1024 * 1024);
 

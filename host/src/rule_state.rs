@@ -18,7 +18,7 @@ pub type RuleConfig = Arc<[(String, String)]>;
 
 /// Most table elements a rule may have; tables hold function references, and
 /// real rules need a few thousand at most.
-const MAX_TABLE_ELEMENTS: usize = 100_000;
+pub(crate) const MAX_TABLE_ELEMENTS: usize = 100_000;
 
 /// Refuses memory growth past the rule's limit and remembers that it did, so
 /// that whatever the guest does next (trap, abort) is reported as

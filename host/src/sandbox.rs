@@ -22,10 +22,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Cache, CacheConfig, Config, Engine, Store};
+use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, Store};
 
 use crate::bindings::RuleWorld;
 use crate::limits::Limits;
+use crate::pool::instance_pool;
 use crate::rule_state::{RuleConfig, RuleState};
 
 /// How often the epoch advances: the resolution of rule time limits.
@@ -73,9 +74,7 @@ impl Sandbox {
                 })?;
             config.cache(Some(cache));
         }
-        let engine = Engine::new(&config)
-            .map_err(anyhow::Error::from)
-            .context("creating the wasmtime engine")?;
+        let engine = pooled_engine(&mut config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(anyhow::Error::from)
@@ -132,10 +131,8 @@ impl Sandbox {
     pub fn store(&self, config: RuleConfig, limits: &Limits) -> Store<RuleState> {
         let mut store = Store::new(&self.engine, RuleState::new(config, limits));
         store.limiter(|state| &mut state.limiter);
-        // One tick more than the budget: the first tick may come at once.
-        let ticks = limits.timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()) as u64 + 1;
-        store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
+        renew_deadline(&mut store, limits);
         store
     }
 }
@@ -144,6 +141,30 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         self.ticker_stop.store(true, Ordering::Relaxed);
     }
+}
+
+/// Gives `store` the whole time budget of `limits` again, counted from now.
+pub fn renew_deadline(store: &mut Store<RuleState>, limits: &Limits) {
+    // One tick more than the budget: the first tick may come at once.
+    let ticks = limits.timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()) as u64 + 1;
+    store.set_epoch_deadline(ticks);
+}
+
+/// The engine for `config`, allocating instances from a pool when the
+/// process may reserve the address space it needs, and on demand otherwise.
+fn pooled_engine(config: &mut Config) -> anyhow::Result<Engine> {
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(instance_pool()));
+    match Engine::new(config) {
+        Ok(engine) => return Ok(engine),
+        Err(error) => tracing::warn!(
+            error = %format!("{error:#}"),
+            "cannot reserve the instance pool; allocating instances on demand, which makes each evaluation slower"
+        ),
+    }
+    config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
+    Engine::new(config)
+        .map_err(anyhow::Error::from)
+        .context("creating the wasmtime engine")
 }
 
 /// Advances `engine`'s epoch every [`EPOCH_TICK`] until the returned flag

@@ -1,0 +1,68 @@
+//! The sizes of the instance pool every evaluation's instances are taken
+//! from.
+//!
+//! Pooled instances make a fresh instance per rule per evaluation cheap:
+//! memory and table slots are reserved once, a module's data is mapped
+//! copy-on-write from its image, and when an instance is dropped only the
+//! pages it dirtied are reset, so the next instance of the same rule reuses
+//! warm pages instead of faulting in new ones. Nothing survives from one
+//! instance to the next: a reset slot reads exactly as the module's image.
+//!
+//! Memory slots are reserved address space, not resident memory. The counts
+//! below cover the most instances that can be live at once: one per running
+//! evaluation, and evaluations run on tokio's blocking threads, of which
+//! there are at most 512.
+
+use wasmtime::{Enabled, PoolingAllocationConfig};
+
+use crate::limits::MAX_MEMORY_BYTES;
+use crate::rule_state::MAX_TABLE_ELEMENTS;
+
+/// Component instances live at once: the blocking threads, with room to
+/// spare for the library used from other threads.
+const COMPONENT_INSTANCES: u32 = 1000;
+
+/// Core instances live at once. A Rust or JavaScript rule has 3, a Python
+/// rule about 40; these are counted, not reserved, so the bound is generous.
+const CORE_INSTANCES: u32 = 50_000;
+
+/// Linear memories live at once; every rule built by the supported
+/// toolchains has one.
+const MEMORIES: u32 = 1000;
+
+/// Tables live at once; rules built by the supported toolchains have two.
+const TABLES: u32 = 2000;
+
+/// Bytes of each memory slot kept mapped after its instance is dropped,
+/// where the kernel can tell which pages an instance dirtied (the
+/// `PAGEMAP_SCAN` ioctl of Linux 6.7 and later): only those are reset, and
+/// 4 MiB covers a Rust rule's whole memory, so its next instance takes no
+/// page faults. Pages beyond it are released to the kernel.
+const MEMORY_KEEP_RESIDENT: usize = 4 << 20;
+
+/// Bytes of each table slot kept mapped after its instance is dropped.
+const TABLE_KEEP_RESIDENT: usize = 64 << 10;
+
+/// The pool the sandbox's engine allocates instances from.
+pub fn instance_pool() -> PoolingAllocationConfig {
+    // Without the ioctl, keeping pages resident means zeroing all of them on
+    // every drop, which costs more than faulting the few used ones back in.
+    let dirty_pages_known = PoolingAllocationConfig::is_pagemap_scan_available();
+    let keep_resident = |bytes| if dirty_pages_known { bytes } else { 0 };
+    tracing::debug!(dirty_pages_known, "sizing the instance pool");
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(COMPONENT_INSTANCES)
+        .total_core_instances(CORE_INSTANCES)
+        .total_memories(MEMORIES)
+        .total_tables(TABLES)
+        .max_memory_size(MAX_MEMORY_BYTES)
+        .table_elements(MAX_TABLE_ELEMENTS)
+        .linear_memory_keep_resident(keep_resident(MEMORY_KEEP_RESIDENT))
+        .table_keep_resident(keep_resident(TABLE_KEEP_RESIDENT))
+        .pagemap_scan(if dirty_pages_known {
+            Enabled::Yes
+        } else {
+            Enabled::No
+        });
+    pool
+}
