@@ -5,6 +5,7 @@
 //! would be rounded, so not passed through as sent). Errors name the problem,
 //! the line and the column.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 /// Deepest nesting of objects and arrays accepted by default. Login requests
@@ -53,12 +54,40 @@ pub fn parse(bytes: &[u8], max_depth: usize) -> Result<serde_json::Value, BadJso
 
 /// An open object (the keys seen so far, and whether a key comes next) or
 /// array.
-enum Open {
-    Object {
-        keys: HashSet<String>,
-        key_next: bool,
-    },
+enum Open<'a> {
+    Object { keys: KeySet<'a>, key_next: bool },
     Array,
+}
+
+/// Objects with at most this many keys are checked for duplicates by a
+/// linear scan, which beats hashing at the sizes login requests have.
+const FEW_KEYS: usize = 16;
+
+/// The decoded keys of one object: a key without escapes is its raw bytes,
+/// borrowed from the body.
+enum KeySet<'a> {
+    Few(Vec<Cow<'a, [u8]>>),
+    Many(HashSet<Cow<'a, [u8]>>),
+}
+
+impl<'a> KeySet<'a> {
+    /// Adds `key`, or returns false when it is already there.
+    fn insert(&mut self, key: Cow<'a, [u8]>) -> bool {
+        match self {
+            KeySet::Few(keys) if keys.contains(&key) => false,
+            KeySet::Few(keys) if keys.len() < FEW_KEYS => {
+                keys.push(key);
+                true
+            }
+            KeySet::Few(keys) => {
+                let mut many: HashSet<_> = keys.drain(..).collect();
+                many.insert(key);
+                *self = KeySet::Many(many);
+                true
+            }
+            KeySet::Many(keys) => keys.insert(key),
+        }
+    }
 }
 
 /// A scan over the bytes for the three problems above. It assumes nothing
@@ -68,10 +97,10 @@ struct Guard<'a> {
     bytes: &'a [u8],
     max_depth: usize,
     at: usize,
-    stack: Vec<Open>,
+    stack: Vec<Open<'a>>,
 }
 
-impl Guard<'_> {
+impl<'a> Guard<'a> {
     fn run(&mut self) -> Result<(), BadJson> {
         while let Some(&byte) = self.bytes.get(self.at) {
             match byte {
@@ -83,7 +112,7 @@ impl Guard<'_> {
                     }
                     self.stack.push(if byte == b'{' {
                         Open::Object {
-                            keys: HashSet::new(),
+                            keys: KeySet::Few(Vec::new()),
                             key_next: true,
                         }
                     } else {
@@ -138,14 +167,20 @@ impl Guard<'_> {
             return Ok(());
         }
         *key_next = false;
-        let Ok(key) = serde_json::from_slice::<String>(&self.bytes[start..end]) else {
-            return Ok(());
+        let quoted = &self.bytes[start..end];
+        let key = if quoted.contains(&b'\\') {
+            match serde_json::from_slice::<String>(quoted) {
+                Ok(decoded) => Cow::Owned(decoded.into_bytes()),
+                Err(_) => return Ok(()),
+            }
+        } else {
+            Cow::Borrowed(&quoted[1..quoted.len() - 1])
         };
-        if keys.contains(&key) {
+        if !keys.insert(key.clone()) {
             self.at = start;
+            let key = String::from_utf8_lossy(&key);
             return Err(self.error(format!("duplicate key {key:?}")));
         }
-        keys.insert(key);
         Ok(())
     }
 
@@ -210,6 +245,15 @@ mod tests {
                 .contains("duplicate"),
             "escapes are compared decoded"
         );
+    }
+
+    #[test]
+    fn finds_duplicates_in_objects_with_many_keys() {
+        let keys: Vec<String> = (0..40).map(|i| format!("\"k{i}\": {i}")).collect();
+        let distinct = format!("{{{}}}", keys.join(", "));
+        assert!(parse(distinct.as_bytes(), 8).is_ok());
+        let repeated = format!("{{{}, \"k\\u0033\": 0}}", keys.join(", "));
+        assert_eq!(problem(&repeated).problem, "duplicate key \"k3\"");
     }
 
     #[test]

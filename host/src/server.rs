@@ -331,7 +331,8 @@ fn method_not_allowed(allowed: &'static str) -> Response {
 
 fn json_response(reply: &Reply) -> Response {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = hyper::Response::new(Full::new(Bytes::from(reply.body.to_string())));
+    let body = serde_json::to_vec(&reply.body).expect("a JSON value always serializes");
+    let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
