@@ -194,3 +194,27 @@ async fn serve_reloads_on_sighup_and_stops_on_sigterm() {
         "compiled modules were written to the cache directory"
     );
 }
+
+#[test]
+fn eval_falls_back_to_on_demand_instances_when_the_pool_cannot_be_reserved() {
+    // The instance pool reserves terabytes of address space up front; under
+    // a 16 GiB address-space limit that fails, and rulehost must still run
+    // each evaluation, allocating its instances one at a time.
+    let input = workspace().join("example-rules/requests/modify.json");
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 16777216 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_rulehost"))
+        .args(["eval", "--rules"])
+        .arg(example_rules())
+        .arg(input)
+        .output()
+        .expect("running rulehost under ulimit");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(stdout_json(&output)["decision"], "modify");
+    assert!(
+        stderr.contains("allocating instances on demand"),
+        "the fallback is logged: {stderr}"
+    );
+}
