@@ -2,7 +2,8 @@
 //! resident memory.
 //!
 //! - `rulehost serve` (the release binary, as operators run it) answers
-//!   `POST /v1/evaluate` for the three-rule chain of the quick start, on the
+//!   `POST /v1/evaluate` for three of the example rules (deny by audience,
+//!   deny by client, scopes by role), on the
 //!   sample login `example-rules/requests/modify.json`;
 //! - a minimal hyper server in this process, on a tokio runtime with as
 //!   many workers, reads the same request and answers the sidecar's exact

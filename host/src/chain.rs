@@ -97,6 +97,10 @@ pub enum FailureReason {
     /// The rule returned a decision that breaks the contract or its limits:
     /// invalid JSON, too many edits or bytes, an edit of a reserved claim.
     InvalidOutput,
+    /// The host could not provide an instance (its pool is exhausted, or the
+    /// system refused memory). Not the rule's fault: such a failure is never
+    /// skipped, is not counted against the rule, and is worth a retry.
+    HostResources,
 }
 
 /// Why an evaluation produced no decision.
@@ -160,8 +164,11 @@ pub fn run_with(
         let decision = match result {
             Ok(decision) => decision,
             Err(failure) => {
-                rule.failures.fetch_add(1, Ordering::Relaxed);
-                if rule.on_error == OnError::Skip {
+                let host_failure = failure.reason == FailureReason::HostResources;
+                if !host_failure {
+                    rule.failures.fetch_add(1, Ordering::Relaxed);
+                }
+                if rule.on_error == OnError::Skip && !host_failure {
                     tracing::warn!(rule = %rule.name, reason = ?failure.reason, message = %failure.message, "rule failed; skipped as configured");
                     runs.push(run(Outcome::Skipped));
                     continue;

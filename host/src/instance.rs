@@ -35,7 +35,20 @@ impl RuleInstance {
                 store,
                 rule: instance,
             }),
-            Err(error) => Err(failure(&store, rule, error)),
+            Err(error) => {
+                store.data().log_output(&rule.name);
+                // Instantiation runs no guest code but start functions, which
+                // can only fail by trapping or by growing memory past the
+                // limit; any other error is the host's.
+                let host_failure =
+                    error.downcast_ref::<Trap>().is_none() && !store.data().memory_exceeded();
+                let mut failure = failure(&store, rule, error);
+                if host_failure {
+                    tracing::warn!(rule = %rule.name, message = %failure.message, "no instance available for the rule");
+                    failure.reason = FailureReason::HostResources;
+                }
+                Err(failure)
+            }
         }
     }
 
@@ -78,7 +91,9 @@ fn failure(store: &Store<RuleState>, rule: &LoadedRule, error: wasmtime::Error) 
 }
 
 /// One instance per rule of a set, kept across evaluations; see the module
-/// documentation for why this is for measurement only.
+/// documentation for why this is for measurement only. Each call gets a
+/// fresh time budget, but memory, and the memory limiter's account of it,
+/// carry over from call to call.
 pub struct ReusedInstances {
     instances: Vec<RuleInstance>,
 }

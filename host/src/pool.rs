@@ -12,8 +12,12 @@
 //! below cover the most instances that can be live at once: one per running
 //! evaluation, and evaluations run on tokio's blocking threads, of which
 //! there are at most 512.
+//!
+//! Where the process may not reserve that much address space (`ulimit -v`),
+//! instances are allocated on demand instead, each with a small reservation
+//! that grows with the memory, so that many still fit under the limit.
 
-use wasmtime::{Enabled, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, PoolingAllocationConfig};
 
 use crate::limits::MAX_MEMORY_BYTES;
 use crate::rule_state::MAX_TABLE_ELEMENTS;
@@ -32,6 +36,14 @@ const MEMORIES: u32 = 1000;
 
 /// Tables live at once; rules built by the supported toolchains have two.
 const TABLES: u32 = 2000;
+
+/// Address space the pool needs: a 4 GiB slot per memory, and room for the
+/// rest of the process (tables, stacks, code, heap).
+pub const ADDRESS_SPACE_NEEDED: u64 = MEMORIES as u64 * (4 << 30) + (64 << 30);
+
+/// Address space an on-demand memory reserves beyond its current size
+/// before it must move to grow.
+const ON_DEMAND_GROWTH_RESERVATION: u64 = 32 << 20;
 
 /// Bytes of each memory slot kept mapped after its instance is dropped,
 /// where the kernel can tell which pages an instance dirtied (the
@@ -65,4 +77,25 @@ pub fn instance_pool() -> PoolingAllocationConfig {
             Enabled::No
         });
     pool
+}
+
+/// Sets `config` up to allocate each instance when it is created, reserving
+/// little address space per memory; memories then carry explicit bounds
+/// checks and move when they outgrow their reservation.
+pub fn allocate_on_demand(config: &mut Config) {
+    config
+        .allocation_strategy(wasmtime::InstanceAllocationStrategy::OnDemand)
+        .memory_reservation(0)
+        .memory_reservation_for_growth(ON_DEMAND_GROWTH_RESERVATION)
+        .memory_guard_size(0);
+}
+
+/// The process's address-space limit in bytes (`ulimit -v`), if it has one
+/// and the system reports it.
+pub fn address_space_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max address space"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
 }

@@ -47,7 +47,8 @@ pub fn parse(bytes: &[u8], max_depth: usize) -> Result<serde_json::Value, BadJso
         BadJson {
             problem,
             line: error.line(),
-            column: error.column(),
+            // The parser says column 0 for an error before the first byte.
+            column: error.column().max(1),
         }
     })
 }
@@ -178,23 +179,39 @@ impl<'a> Guard<'a> {
         };
         if !keys.insert(key.clone()) {
             self.at = start;
-            let key = String::from_utf8_lossy(&key);
-            return Err(self.error(format!("duplicate key {key:?}")));
+            return Err(self.error(format!("duplicate key {}", shown_key(&key))));
         }
         Ok(())
     }
 
-    /// Refuses an integer literal that fits neither `i64` nor `u64`.
+    /// Refuses an integer literal that fits neither `i64` nor `u64`. Only a
+    /// well-formed integer (`-` then digits, not followed by a fraction or
+    /// exponent) is judged; anything else is left to the parser.
     fn check_number(&mut self) -> Result<(), BadJson> {
         let start = self.at;
-        while let Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') = self.bytes.get(self.at) {
+        if self.bytes[self.at] == b'-' {
             self.at += 1;
         }
-        let literal = &self.bytes[start..self.at];
-        let is_integer = !literal.iter().any(|b| matches!(b, b'.' | b'e' | b'E'));
-        let text = std::str::from_utf8(literal).unwrap_or_default();
-        if is_integer && text.parse::<i64>().is_err() && text.parse::<u64>().is_err() && text != "-"
-        {
+        let digits_start = self.at;
+        while let Some(b'0'..=b'9') = self.bytes.get(self.at) {
+            self.at += 1;
+        }
+        let is_integer = self.at > digits_start
+            && !matches!(
+                self.bytes.get(self.at),
+                Some(b'.' | b'e' | b'E' | b'-' | b'+')
+            );
+        if !is_integer {
+            // Skip the rest of the literal, so that its fraction or exponent
+            // is not judged as an integer of its own.
+            while let Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') = self.bytes.get(self.at)
+            {
+                self.at += 1;
+            }
+            return Ok(());
+        }
+        let text = std::str::from_utf8(&self.bytes[start..self.at]).unwrap_or_default();
+        if text.parse::<i64>().is_err() && text.parse::<u64>().is_err() {
             self.at = start;
             return Err(self.error(format!("integer {text} does not fit in 64 bits")));
         }
@@ -214,6 +231,22 @@ impl<'a> Guard<'a> {
             column: self.at - line_start + 1,
         }
     }
+}
+
+/// Longest part of a key quoted in an error.
+const SHOWN_KEY_CHARS: usize = 64;
+
+/// `key` quoted for an error message, cut short when long.
+fn shown_key(key: &[u8]) -> String {
+    let key = String::from_utf8_lossy(key);
+    if key.chars().count() <= SHOWN_KEY_CHARS {
+        return format!("{key:?}");
+    }
+    let start: String = key.chars().take(SHOWN_KEY_CHARS).collect();
+    format!(
+        "{start:?} (cut at {SHOWN_KEY_CHARS} of {} characters)",
+        key.chars().count()
+    )
 }
 
 #[cfg(test)]
@@ -281,6 +314,32 @@ mod tests {
                 .problem
                 .contains("64 bits")
         );
+        assert!(
+            parse(br#"{"n": 1.5e99999999999999999999}"#, 8)
+                .is_err_and(|e| !e.problem.contains("64 bits"))
+        );
+        assert!(parse(br#"[1e-99999999999999999999]"#, 8).is_ok());
+    }
+
+    #[test]
+    fn malformed_numbers_are_syntax_errors() {
+        for text in [r#"{"n": [1-2]}"#, r#"{"n": --1}"#, r#"{"n": -}"#] {
+            let error = problem(text);
+            assert!(!error.problem.contains("64 bits"), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn long_duplicate_keys_are_cut_short_in_the_error() {
+        let key = "k".repeat(10_000);
+        let error = problem(&format!(r#"{{"{key}": 1, "{key}": 2}}"#));
+        assert!(error.problem.len() < 200, "{}", error.problem);
+        assert!(error.problem.contains("cut at 64 of 10000 characters"));
+    }
+
+    #[test]
+    fn an_empty_body_is_reported_at_column_1() {
+        assert_eq!(problem("").column, 1);
     }
 
     #[test]

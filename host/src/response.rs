@@ -6,13 +6,14 @@ use std::sync::atomic::Ordering;
 
 use serde_json::{Value, json};
 
-use crate::chain::{Evaluation, EvaluationError, FinalDecision};
+use crate::chain::{Evaluation, EvaluationError, FailureReason, FinalDecision};
 use crate::live::LiveRules;
 
 /// A status and JSON body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
-    /// The HTTP status: 200 allow or modify, 401 deny, 400 bad input, 500 a failed rule.
+    /// The HTTP status: 200 allow or modify, 401 deny, 400 bad input, 500 a
+    /// failed rule, 503 no capacity for the evaluation (retry shortly).
     pub status: u16,
     /// The JSON body.
     pub body: Value,
@@ -37,6 +38,21 @@ pub fn for_evaluation(result: Result<Evaluation, EvaluationError>) -> Reply {
             reply.body["field"] = Value::String(error.path);
             reply
         }
+        Err(EvaluationError::Rule {
+            rule,
+            reason: FailureReason::HostResources,
+            message,
+            rules,
+        }) => Reply {
+            status: 503,
+            body: json!({
+                "error": "temporarily_unavailable",
+                "error_description": format!("no instance available for rule {rule:?}: {message}; retry shortly"),
+                "rule": rule,
+                "reason": FailureReason::HostResources,
+                "rules": rules,
+            }),
+        },
         Err(EvaluationError::Rule {
             rule,
             reason,

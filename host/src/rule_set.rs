@@ -14,6 +14,7 @@ use serde_json::Value;
 use crate::bindings::RuleWorldPre;
 use crate::chain::{self, Evaluation, EvaluationError};
 use crate::imports;
+use crate::instance::RuleInstance;
 use crate::limits::{Limits, MAX_MODULE_BYTES};
 use crate::manifest::{Manifest, OnError, RuleSpec};
 use crate::rule_state::{RuleConfig, RuleState};
@@ -164,7 +165,7 @@ fn load_rule(sandbox: &Sandbox, spec: &RuleSpec) -> anyhow::Result<LoadedRule> {
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    Ok(LoadedRule {
+    let rule = LoadedRule {
         name: spec.name.clone(),
         module: spec.module.clone(),
         hash,
@@ -173,5 +174,16 @@ fn load_rule(sandbox: &Sandbox, spec: &RuleSpec) -> anyhow::Result<LoadedRule> {
         failures: AtomicU64::new(0),
         pre,
         config,
-    })
+    };
+    // One trial instance, so that a rule that can never run (its initial
+    // memory exceeds `memory_mib`, the host cannot allocate it) is refused
+    // now rather than failing every evaluation.
+    if let Err(failure) = RuleInstance::new(sandbox, &rule) {
+        bail!(
+            "the rule cannot be instantiated under its limits ({:?}): {}",
+            failure.reason,
+            failure.message
+        );
+    }
+    Ok(rule)
 }

@@ -29,7 +29,7 @@ use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, S
 
 use crate::bindings::RuleWorld;
 use crate::limits::Limits;
-use crate::pool::instance_pool;
+use crate::pool::{self, instance_pool};
 use crate::rule_state::{RuleConfig, RuleState};
 
 /// How often the epoch advances: the resolution of rule time limits.
@@ -156,15 +156,25 @@ pub fn renew_deadline(store: &mut Store<RuleState>, limits: &Limits) {
 /// The engine for `config`, allocating instances from a pool when the
 /// process may reserve the address space it needs, and on demand otherwise.
 fn pooled_engine(config: &mut Config) -> anyhow::Result<Engine> {
-    config.allocation_strategy(InstanceAllocationStrategy::Pooling(instance_pool()));
-    match Engine::new(config) {
-        Ok(engine) => return Ok(engine),
-        Err(error) => tracing::warn!(
-            error = %format!("{error:#}"),
-            "cannot reserve the instance pool; allocating instances on demand, which makes each evaluation slower"
+    const SLOWER: &str = "allocating instances on demand, which makes each evaluation slower";
+    match pool::address_space_limit() {
+        Some(limit) if limit < pool::ADDRESS_SPACE_NEEDED => tracing::warn!(
+            limit_bytes = limit,
+            needed_bytes = pool::ADDRESS_SPACE_NEEDED,
+            "the address-space limit (ulimit -v) leaves no room for the instance pool; {SLOWER}"
         ),
+        _ => {
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(instance_pool()));
+            match Engine::new(config) {
+                Ok(engine) => return Ok(engine),
+                Err(error) => tracing::warn!(
+                    error = %format!("{error:#}"),
+                    "cannot reserve the instance pool; {SLOWER}"
+                ),
+            }
+        }
     }
-    config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
+    pool::allocate_on_demand(config);
     Engine::new(config)
         .map_err(anyhow::Error::from)
         .context("creating the wasmtime engine")

@@ -215,11 +215,7 @@ async fn evaluate(request: hyper::Request<Incoming>, shared: &Shared) -> Respons
             "temporarily_unavailable",
             "too many evaluations at once; retry shortly",
         );
-        let mut response = json_response(&reply);
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return response;
+        return json_response(&reply);
     };
     // The evaluation keeps this generation alive until it ends, whatever
     // reloads swap in meanwhile.
@@ -329,15 +325,21 @@ fn method_not_allowed(allowed: &'static str) -> Response {
     response
 }
 
+/// The response for `reply`: its status and JSON body, and for a 503 when to
+/// retry.
 fn json_response(reply: &Reply) -> Response {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = serde_json::to_vec(&reply.body).expect("a JSON value always serializes");
     let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
     response
 }
 

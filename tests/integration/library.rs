@@ -308,3 +308,49 @@ fn bad_input_never_reaches_a_rule() {
         other => panic!("expected an input error, got {other:?}"),
     }
 }
+
+#[test]
+fn a_rule_whose_memory_cannot_fit_its_limit_is_refused_at_load() {
+    let dir = RulesDir::new(&test_rule("tiny", "echo", "[rule.limits]\nmemory_mib = 1"));
+    let error = format!("{:#}", RuleSet::load(dir.path()).err().expect("refused"));
+    assert!(error.contains("\"tiny\""), "{error}");
+    assert!(
+        error.contains("cannot be instantiated under its limits (MemoryLimit)"),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_exhausted_instance_pool_is_the_hosts_failure_not_the_rules() {
+    // `on_error = "skip"` must not turn a host failure into an allow, and
+    // the failure is not counted against the rule.
+    let dir = RulesDir::new(&format!(
+        "{}on_error = \"skip\"\n",
+        test_rule("skippable", "echo", "")
+    ));
+    let rules = RuleSet::load(dir.path()).unwrap();
+    let rule = &rules.rules()[0];
+    let mut held = Vec::new();
+    let exhausted = loop {
+        match rulehost::instance::RuleInstance::new(rules.sandbox(), rule) {
+            Ok(instance) => held.push(instance),
+            Err(failure) => break failure,
+        }
+        assert!(held.len() <= 10_000, "the pool never ran out");
+    };
+    assert_eq!(exhausted.reason, FailureReason::HostResources);
+    match rules.evaluate(sample("allow")) {
+        Err(EvaluationError::Rule { reason, .. }) => {
+            assert_eq!(reason, FailureReason::HostResources)
+        }
+        other => panic!("expected a host failure, got {other:?}"),
+    }
+    let reply = rulehost::response::for_evaluation(rules.evaluate(sample("allow")));
+    assert_eq!(reply.status, 503);
+    assert_eq!(rule.failures.load(std::sync::atomic::Ordering::Relaxed), 0);
+    drop(held);
+    assert!(
+        rules.evaluate(sample("allow")).is_ok(),
+        "freed slots serve again"
+    );
+}

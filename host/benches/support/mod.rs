@@ -78,7 +78,7 @@ pub fn micros(duration: Duration) -> String {
     format!("{:.2}", duration.as_secs_f64() * 1e6)
 }
 
-/// The three access-restriction rules of the quick start, as a manifest.
+/// Three access-restriction rules of the example set, as a manifest.
 pub const CHAIN_3: &str = r#"
 [[rule]]
 name = "deny-todo-api"
