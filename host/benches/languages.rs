@@ -10,6 +10,8 @@
 //! `RULEHOST_BENCH_COMPILES` the number of compilations (default 3); each
 //! reported time is the median.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -79,20 +81,14 @@ fn workspace() -> PathBuf {
         .to_owned()
 }
 
-fn sample(name: &str) -> Value {
-    let path = workspace().join(format!("example-rules/requests/{name}.json"));
-    let text = std::fs::read_to_string(path).expect("reading a sample request");
-    serde_json::from_str(&text).expect("sample requests are JSON")
-}
-
 /// The allow sample: an audience other than the forbidden one, another client.
 fn allowed_audience() -> Value {
-    sample("allow")
+    support::example_request("allow")
 }
 
 /// The modify sample with the editor asking for four scopes: one edit.
 fn editor_scopes() -> Value {
-    let mut request = sample("modify");
+    let mut request = support::example_request("modify");
     request["context"]["authorization"]["roles"] = json!(["editor"]);
     request
 }
@@ -105,18 +101,6 @@ fn run(script: &str) {
     assert!(status.success(), "{script} failed");
 }
 
-fn count(variable: &str, default: usize) -> usize {
-    std::env::var(variable)
-        .ok()
-        .map(|value| value.parse().expect("a count"))
-        .unwrap_or(default)
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
 fn compile_time(sandbox: &Sandbox, bytes: &[u8], compiles: usize) -> Duration {
     let samples = (0..compiles)
         .map(|_| {
@@ -125,7 +109,7 @@ fn compile_time(sandbox: &Sandbox, bytes: &[u8], compiles: usize) -> Duration {
             started.elapsed()
         })
         .collect();
-    median(samples)
+    support::median(samples)
 }
 
 /// A rules directory holding just `subject`.
@@ -157,7 +141,7 @@ fn cached_load_time(subject: &Subject, dir: &Path, loads: usize) -> Duration {
     load();
     // The cache is written in the background; let it land.
     std::thread::sleep(Duration::from_secs(1));
-    median((0..loads).map(|_| load()).collect())
+    support::median((0..loads).map(|_| load()).collect())
 }
 
 fn evaluation_time(subject: &Subject, dir: &Path, evaluations: usize) -> Duration {
@@ -175,7 +159,7 @@ fn evaluation_time(subject: &Subject, dir: &Path, evaluations: usize) -> Duratio
             started.elapsed()
         })
         .collect();
-    median(samples)
+    support::median(samples)
 }
 
 fn size(bytes: usize) -> String {
@@ -191,8 +175,8 @@ fn main() {
     run("example-rules/build.sh");
     run("example-rules/languages/build.sh");
     let dir = workspace().join("example-rules");
-    let evaluations = count("RULEHOST_BENCH_EVALUATIONS", 2000);
-    let compiles = count("RULEHOST_BENCH_COMPILES", 3);
+    let evaluations = support::env_count("RULEHOST_BENCH_EVALUATIONS", 2000);
+    let compiles = support::env_count("RULEHOST_BENCH_COMPILES", 3);
     let sandbox = Sandbox::new(&SandboxOptions::default()).expect("the sandbox");
     println!(
         "| module | language | size | compile (median of {compiles}) | cached load (median of {compiles}) | evaluation (median of {evaluations}) |"

@@ -40,14 +40,7 @@ impl RuleInstance {
                 // Instantiation runs no guest code but start functions, which
                 // can only fail by trapping or by growing memory past the
                 // limit; any other error is the host's.
-                let host_failure =
-                    error.downcast_ref::<Trap>().is_none() && !store.data().memory_exceeded();
-                let mut failure = failure(&store, rule, error);
-                if host_failure {
-                    tracing::warn!(rule = %rule.name, message = %failure.message, "no instance available for the rule");
-                    failure.reason = FailureReason::HostResources;
-                }
-                Err(failure)
+                Err(failure(&store, rule, error, FailureReason::HostResources))
             }
         }
     }
@@ -65,20 +58,27 @@ impl RuleInstance {
                 reason: FailureReason::RuleError,
                 message,
             }),
-            Err(error) => Err(failure(&self.store, rule, error)),
+            Err(error) => Err(failure(&self.store, rule, error, FailureReason::Trap)),
         }
     }
 }
 
-/// The failure behind a trap or an instantiation error of `rule`.
-fn failure(store: &Store<RuleState>, rule: &LoadedRule, error: wasmtime::Error) -> Failure {
+/// The failure behind an error of `rule`: its memory limit, the kind of
+/// trap, or `otherwise` for an error that is not a trap.
+fn failure(
+    store: &Store<RuleState>,
+    rule: &LoadedRule,
+    error: wasmtime::Error,
+    otherwise: FailureReason,
+) -> Failure {
     let reason = if store.data().memory_exceeded() {
         FailureReason::MemoryLimit
     } else {
         match error.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => FailureReason::Timeout,
             Some(Trap::StackOverflow) => FailureReason::StackOverflow,
-            _ => FailureReason::Trap,
+            Some(_) => FailureReason::Trap,
+            None => otherwise,
         }
     };
     // The backtrace and guest symbols go to the log only; callers get the

@@ -72,22 +72,27 @@ enum KeySet<'a> {
 }
 
 impl<'a> KeySet<'a> {
-    /// Adds `key`, or returns false when it is already there.
-    fn insert(&mut self, key: Cow<'a, [u8]>) -> bool {
+    /// Adds `key`, or hands it back when it is already there.
+    fn insert(&mut self, key: Cow<'a, [u8]>) -> Result<(), Cow<'a, [u8]>> {
+        let present = match self {
+            KeySet::Few(keys) => keys.contains(&key),
+            KeySet::Many(keys) => keys.contains(&key),
+        };
+        if present {
+            return Err(key);
+        }
         match self {
-            KeySet::Few(keys) if keys.contains(&key) => false,
-            KeySet::Few(keys) if keys.len() < FEW_KEYS => {
-                keys.push(key);
-                true
-            }
+            KeySet::Few(keys) if keys.len() < FEW_KEYS => keys.push(key),
             KeySet::Few(keys) => {
                 let mut many: HashSet<_> = keys.drain(..).collect();
                 many.insert(key);
                 *self = KeySet::Many(many);
-                true
             }
-            KeySet::Many(keys) => keys.insert(key),
+            KeySet::Many(keys) => {
+                keys.insert(key);
+            }
         }
+        Ok(())
     }
 }
 
@@ -177,7 +182,7 @@ impl<'a> Guard<'a> {
         } else {
             Cow::Borrowed(&quoted[1..quoted.len() - 1])
         };
-        if !keys.insert(key.clone()) {
+        if let Err(key) = keys.insert(key) {
             self.at = start;
             return Err(self.error(format!("duplicate key {}", shown_key(&key))));
         }
