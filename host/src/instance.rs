@@ -45,6 +45,12 @@ impl RuleInstance {
         }
     }
 
+    /// Gives the instance the whole time budget of `rule` again, counted
+    /// from now, for another call.
+    pub fn renew_deadline(&mut self, rule: &LoadedRule) {
+        sandbox::renew_deadline(&mut self.store, &rule.limits);
+    }
+
     /// Calls the rule's `evaluate` export on `records` and logs what it
     /// wrote to its standard streams.
     pub fn call(&mut self, rule: &LoadedRule, records: &LoginRecords) -> Result<Decision, Failure> {
@@ -127,7 +133,7 @@ impl ReusedInstances {
     ) -> Result<Evaluation, EvaluationError> {
         chain::run_with(set.rules(), request, |index, rule, records| {
             let instance = &mut self.instances[index];
-            sandbox::renew_deadline(&mut instance.store, &rule.limits);
+            instance.renew_deadline(rule);
             instance.call(rule, records)
         })
     }

@@ -57,42 +57,56 @@ impl ResourceLimiter for MemoryLimiter {
 
 /// The store data of one evaluation of one rule.
 pub struct RuleState {
-    wasi: WasiCtx,
+    wasi: Option<Wasi>,
     table: ResourceTable,
     config: RuleConfig,
     pub(crate) limiter: MemoryLimiter,
+}
+
+/// The WASI context and the streams it captures. Most rules never call
+/// WASI, so it is made on the first call rather than with every store.
+struct Wasi {
+    ctx: WasiCtx,
     stdout: GuestOutput,
     stderr: GuestOutput,
 }
 
-impl RuleState {
-    /// A fresh state for a rule with `config` running under `limits`.
-    pub fn new(config: RuleConfig, limits: &Limits) -> Self {
+impl Wasi {
+    fn new() -> Self {
         let stdout = GuestOutput::new(GUEST_OUTPUT_LOG_BYTES);
         let stderr = GuestOutput::new(GUEST_OUTPUT_LOG_BYTES);
         // The builder's defaults are the empty sandbox: no preopened
         // directories, no environment, no arguments, and no socket address
         // allowed; name lookups and both socket kinds are refused outright
         // as well.
-        let wasi = WasiCtxBuilder::new()
+        let ctx = WasiCtxBuilder::new()
             .stdout(stdout.clone())
             .stderr(stderr.clone())
             .allow_ip_name_lookup(false)
             .allow_tcp(false)
             .allow_udp(false)
             .build();
+        Self {
+            ctx,
+            stdout,
+            stderr,
+        }
+    }
+}
+
+impl RuleState {
+    /// A fresh state for a rule with `config` running under `limits`.
+    pub fn new(config: RuleConfig, limits: &Limits) -> Self {
         let limiter = MemoryLimiter {
             limit: limits.memory_bytes,
             total: 0,
             exceeded: false,
         };
         Self {
-            wasi,
+            wasi: None,
             table: ResourceTable::new(),
             config,
             limiter,
-            stdout,
-            stderr,
         }
     }
 
@@ -103,7 +117,8 @@ impl RuleState {
 
     /// Logs what the rule wrote to stdout and stderr, tagged with its name.
     pub fn log_output(&self, rule: &str) {
-        for (stream, output) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
+        let Some(wasi) = &self.wasi else { return };
+        for (stream, output) in [("stdout", &wasi.stdout), ("stderr", &wasi.stderr)] {
             if let Some((text, dropped)) = output.take() {
                 tracing::info!(rule, stream, dropped_bytes = dropped, output = %text.trim_end(), "rule output");
             }
@@ -113,8 +128,9 @@ impl RuleState {
 
 impl WasiView for RuleState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        let wasi = self.wasi.get_or_insert_with(Wasi::new);
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx: &mut wasi.ctx,
             table: &mut self.table,
         }
     }

@@ -147,7 +147,7 @@ impl Drop for Sandbox {
 }
 
 /// Gives `store` the whole time budget of `limits` again, counted from now.
-pub fn renew_deadline(store: &mut Store<RuleState>, limits: &Limits) {
+pub(crate) fn renew_deadline(store: &mut Store<RuleState>, limits: &Limits) {
     // One tick more than the budget: the first tick may come at once.
     let ticks = limits.timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()) as u64 + 1;
     store.set_epoch_deadline(ticks);
