@@ -2,10 +2,10 @@
 //! same steps for the smallest component wasmtime can run: what isolation
 //! costs in wasmtime itself, whatever a rule does.
 //!
-//! For two example rules (deny by client, scopes by role) on the sample
-//! login, and for a minimal component (one core module with a memory of
-//! the size a Rust rule starts with, no imports, an export without
-//! arguments), it times separately: a new store and instantiation, the call,
+//! For the three access-restriction example rules (deny by audience, deny
+//! by client, scopes by role) on the sample login, and for a minimal
+//! component (one core module with a memory of the size a Rust rule starts
+//! with, no imports, an export without arguments), it times separately: a new store and instantiation, the call,
 //! and dropping the store, which returns the instance to the pool. It also
 //! times the call on an instance kept across calls. Prints a Markdown table
 //! of medians.
@@ -43,22 +43,6 @@ const MINIMAL_COMPONENT: &str = r#"
 
 /// A deadline in epoch ticks that a benchmark never reaches.
 const NO_DEADLINE: u64 = u64::MAX / 2;
-
-const RULES: &str = r#"
-[[rule]]
-name = "deny-legacy-portal"
-module = "deny_client.wasm"
-[rule.config]
-client_id = "legacy-portal"
-
-[[rule]]
-name = "scopes-by-role"
-module = "role_scopes.wasm"
-[rule.config]
-admin = "read:todos write:todos delete:todos read:billing"
-editor = "read:todos write:todos"
-viewer = "read:todos"
-"#;
 
 /// The median time of each step, over every sample.
 #[derive(Default)]
@@ -178,7 +162,7 @@ fn main() {
     let measuring = support::measuring();
     let rounds = support::env_count("RULEHOST_BENCH_ROUNDS", if measuring { 5 } else { 1 });
     let batch = support::env_count("RULEHOST_BENCH_BATCH", if measuring { 20_000 } else { 20 });
-    let dir = support::rules_dir(RULES, &["deny_client.wasm", "role_scopes.wasm"]);
+    let dir = support::rules_dir(support::CHAIN_3, &support::EXAMPLE_MODULES);
     let set = RuleSet::load(dir.path()).expect("loading the benchmark rules");
     let request = support::example_request("modify");
     let records = LoginRecords::from_request(&request).expect("the sample request is valid");
