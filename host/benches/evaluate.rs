@@ -26,9 +26,10 @@ use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 use rulehost::bindings::{Claim, Decision, Denial, Edit};
-use rulehost::chain::{self, Failure};
+use rulehost::chain::{self, Decide, Failure};
 use rulehost::instance::ReusedInstances;
 use rulehost::records::LoginRecords;
+use rulehost::rule_set::LoadedRule;
 use rulehost::{Evaluation, RuleSet};
 use serde_json::Value;
 
@@ -193,6 +194,20 @@ impl NativeRule {
     }
 }
 
+/// The native rules of a chain, deciding in place of its WebAssembly ones.
+struct Natives(&'static [NativeRule]);
+
+impl Decide for Natives {
+    fn decide<'a>(
+        &'a mut self,
+        index: usize,
+        _rule: &'a LoadedRule,
+        records: &'a LoginRecords,
+    ) -> impl Future<Output = Result<Decision, Failure>> + Send + 'a {
+        std::future::ready(self.0[index].decide(records))
+    }
+}
+
 /// The ways of running a chain that are compared.
 #[derive(Clone, Copy)]
 enum Variant {
@@ -229,7 +244,8 @@ impl Subject {
         let dir = support::rules_dir(manifest, &support::EXAMPLE_MODULES);
         let set = RuleSet::load(dir.path()).expect("loading the benchmark rules");
         assert_eq!(set.rules().len(), natives.len());
-        let reused = ReusedInstances::new(&set).expect("instantiating the rules");
+        let reused =
+            support::block_on(ReusedInstances::new(&set)).expect("instantiating the rules");
         let mut subject = Self {
             name,
             set,
@@ -244,11 +260,13 @@ impl Subject {
 
     fn evaluate(&mut self, variant: Variant, request: Value) -> Evaluation {
         let result = match variant {
-            Variant::Native => chain::run_with(self.set.rules(), request, |index, _, records| {
-                self.natives[index].decide(records)
-            }),
-            Variant::Reused => self.reused.evaluate(&self.set, request),
-            Variant::Fresh => self.set.evaluate(request),
+            Variant::Native => support::block_on(chain::run_with(
+                self.set.rules(),
+                request,
+                Natives(self.natives),
+            )),
+            Variant::Reused => support::block_on(self.reused.evaluate(&self.set, request)),
+            Variant::Fresh => support::block_on(self.set.evaluate_async(request)),
         };
         result.expect("the benchmark request evaluates")
     }

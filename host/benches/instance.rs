@@ -90,13 +90,14 @@ fn sample_rule(
     steps: &mut Steps,
 ) {
     let instance = |sandbox: &Sandbox| {
-        RuleInstance::new(sandbox, rule).unwrap_or_else(|failure| panic!("{}", failure.message))
+        support::block_on(RuleInstance::new(sandbox, rule))
+            .unwrap_or_else(|failure| panic!("{}", failure.message))
     };
     for _ in 0..batch {
         let started = Instant::now();
         let mut fresh = instance(sandbox);
         let instantiated = Instant::now();
-        black_box(fresh.call(rule, records).expect("the rule decides"));
+        black_box(support::block_on(fresh.call(rule, records)).expect("the rule decides"));
         let called = Instant::now();
         drop(fresh);
         steps.record_fresh(started, instantiated, called);
@@ -105,7 +106,7 @@ fn sample_rule(
     for _ in 0..batch {
         kept.renew_deadline(rule);
         let started = Instant::now();
-        black_box(kept.call(rule, records).expect("the rule decides"));
+        black_box(support::block_on(kept.call(rule, records)).expect("the rule decides"));
         steps.reused_call.push(started.elapsed());
     }
 }
@@ -128,7 +129,8 @@ impl Minimal {
     fn instantiate(&self) -> (Store<()>, TypedFunc<(), (u32,)>) {
         let mut store = Store::new(self.pre.engine(), ());
         store.set_epoch_deadline(NO_DEADLINE);
-        let instance = self.pre.instantiate(&mut store).expect("instantiating");
+        let instance =
+            support::block_on(self.pre.instantiate_async(&mut store)).expect("instantiating");
         let evaluate = instance
             .get_typed_func(&mut store, "evaluate")
             .expect("the export has its type");
@@ -136,7 +138,7 @@ impl Minimal {
     }
 
     fn call(store: &mut Store<()>, evaluate: &TypedFunc<(), (u32,)>) {
-        black_box(evaluate.call(store, ()).expect("calling"));
+        black_box(support::block_on(evaluate.call_async(store, ())).expect("calling"));
     }
 
     fn sample(&self, batch: usize, steps: &mut Steps) {

@@ -7,6 +7,9 @@ mod generated {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "rule",
+        // Rules run on the server's async workers and yield to other
+        // requests while they compute; see `crate::sandbox`.
+        exports: { default: async },
     });
 }
 

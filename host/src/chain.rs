@@ -123,24 +123,52 @@ pub enum EvaluationError {
     },
 }
 
+/// Where a chain gets each rule's decision from.
+pub trait Decide: Send {
+    /// The decision of `rule`, at `index` in the chain, on `records`.
+    fn decide<'a>(
+        &'a mut self,
+        index: usize,
+        rule: &'a LoadedRule,
+        records: &'a LoginRecords,
+    ) -> impl Future<Output = Result<Decision, Failure>> + Send + 'a;
+}
+
+/// What rulehost does: every rule in a fresh instance of its own.
+struct FreshInstances<'s> {
+    sandbox: &'s Sandbox,
+}
+
+impl Decide for FreshInstances<'_> {
+    async fn decide(
+        &mut self,
+        _index: usize,
+        rule: &LoadedRule,
+        records: &LoginRecords,
+    ) -> Result<Decision, Failure> {
+        RuleInstance::new(self.sandbox, rule)
+            .await?
+            .call(rule, records)
+            .await
+    }
+}
+
 /// Runs `rules` on `request` in `sandbox`, each rule in a fresh instance.
-pub fn run(
+pub async fn run(
     sandbox: &Sandbox,
     rules: &[LoadedRule],
     request: Value,
 ) -> Result<Evaluation, EvaluationError> {
-    run_with(rules, request, |_, rule, records| {
-        RuleInstance::new(sandbox, rule)?.call(rule, records)
-    })
+    run_with(rules, request, FreshInstances { sandbox }).await
 }
 
 /// Runs `rules` on `request`, asking `decide` for the decision of each
-/// rule (given its index) on the records as the rules before it left them.
+/// rule on the records as the rules before it left them.
 /// Every decision is checked against its rule's limits before it is used.
-pub fn run_with(
+pub async fn run_with(
     rules: &[LoadedRule],
     mut request: Value,
-    mut decide: impl FnMut(usize, &LoadedRule, &LoginRecords) -> Result<Decision, Failure>,
+    mut decide: impl Decide,
 ) -> Result<Evaluation, EvaluationError> {
     let mut records = LoginRecords::from_request(&request)?;
     let mut touched = Touched::default();
@@ -148,13 +176,16 @@ pub fn run_with(
     let mut modified = false;
     for (index, rule) in rules.iter().enumerate() {
         let started = Instant::now();
-        let result = decide(index, rule, &records).and_then(|decision| {
-            check_decision(&decision, &rule.limits).map_err(|message| Failure {
-                reason: FailureReason::InvalidOutput,
-                message,
-            })?;
-            Ok(decision)
-        });
+        let result = decide
+            .decide(index, rule, &records)
+            .await
+            .and_then(|decision| {
+                check_decision(&decision, &rule.limits).map_err(|message| Failure {
+                    reason: FailureReason::InvalidOutput,
+                    message,
+                })?;
+                Ok(decision)
+            });
         let micros = started.elapsed().as_micros() as u64;
         let run = |outcome| RuleRun {
             name: rule.name.clone(),

@@ -12,7 +12,7 @@ use serde_json::Value;
 use wasmtime::{Store, Trap};
 
 use crate::bindings::{Decision, RuleWorld};
-use crate::chain::{self, Evaluation, EvaluationError, Failure, FailureReason};
+use crate::chain::{self, Decide, Evaluation, EvaluationError, Failure, FailureReason};
 use crate::records::LoginRecords;
 use crate::rule_set::{LoadedRule, RuleSet};
 use crate::rule_state::RuleState;
@@ -28,9 +28,9 @@ pub struct RuleInstance {
 impl RuleInstance {
     /// Instantiates `rule` in a new store of `sandbox`. Instantiation counts
     /// against the rule's time budget.
-    pub fn new(sandbox: &Sandbox, rule: &LoadedRule) -> Result<Self, Failure> {
+    pub async fn new(sandbox: &Sandbox, rule: &LoadedRule) -> Result<Self, Failure> {
         let mut store = sandbox.store(rule.config.clone(), &rule.limits);
-        match rule.pre.instantiate(&mut store) {
+        match rule.pre.instantiate_async(&mut store).await {
             Ok(instance) => Ok(Self {
                 store,
                 rule: instance,
@@ -53,10 +53,15 @@ impl RuleInstance {
 
     /// Calls the rule's `evaluate` export on `records` and logs what it
     /// wrote to its standard streams.
-    pub fn call(&mut self, rule: &LoadedRule, records: &LoginRecords) -> Result<Decision, Failure> {
+    pub async fn call(
+        &mut self,
+        rule: &LoadedRule,
+        records: &LoginRecords,
+    ) -> Result<Decision, Failure> {
         let result = self
             .rule
-            .call_evaluate(&mut self.store, &records.user, &records.context);
+            .call_evaluate(&mut self.store, &records.user, &records.context)
+            .await;
         self.store.data().log_output(&rule.name);
         match result {
             Ok(Ok(decision)) => Ok(decision),
@@ -106,35 +111,44 @@ pub struct ReusedInstances {
 
 impl ReusedInstances {
     /// Instantiates every rule of `set` once.
-    pub fn new(set: &RuleSet) -> anyhow::Result<Self> {
-        let instances = set
-            .rules()
-            .iter()
-            .map(|rule| {
-                RuleInstance::new(set.sandbox(), rule).map_err(|failure| {
+    pub async fn new(set: &RuleSet) -> anyhow::Result<Self> {
+        let mut instances = Vec::with_capacity(set.rules().len());
+        for rule in set.rules() {
+            let instance = RuleInstance::new(set.sandbox(), rule)
+                .await
+                .map_err(|failure| {
                     anyhow::anyhow!(
                         "instantiating rule {:?} ({:?}): {}",
                         rule.name,
                         failure.reason,
                         failure.message
                     )
-                })
-            })
-            .collect::<anyhow::Result<_>>()?;
+                })?;
+            instances.push(instance);
+        }
         Ok(Self { instances })
     }
 
     /// Runs the chain of `set`, which these instances were made from, on
     /// `request`, giving each call a fresh time budget.
-    pub fn evaluate(
+    pub async fn evaluate(
         &mut self,
         set: &RuleSet,
         request: Value,
     ) -> Result<Evaluation, EvaluationError> {
-        chain::run_with(set.rules(), request, |index, rule, records| {
-            let instance = &mut self.instances[index];
-            instance.renew_deadline(rule);
-            instance.call(rule, records)
-        })
+        chain::run_with(set.rules(), request, &mut *self).await
+    }
+}
+
+impl Decide for &mut ReusedInstances {
+    fn decide<'a>(
+        &'a mut self,
+        index: usize,
+        rule: &'a LoadedRule,
+        records: &'a LoginRecords,
+    ) -> impl Future<Output = Result<Decision, Failure>> + Send + 'a {
+        let instance = &mut self.instances[index];
+        instance.renew_deadline(rule);
+        instance.call(rule, records)
     }
 }

@@ -21,6 +21,7 @@
 //! - [`server`] is the HTTP sidecar.
 
 pub mod bindings;
+pub mod blocking;
 pub mod chain;
 pub mod edits;
 mod guest_output;

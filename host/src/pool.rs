@@ -10,8 +10,10 @@
 //!
 //! Memory slots are reserved address space, not resident memory. The counts
 //! below cover the most instances that can be live at once: one per running
-//! evaluation, and evaluations run on tokio's blocking threads, of which
-//! there are at most 512.
+//! evaluation, of which the server allows at most
+//! [`MAX_CONCURRENT_EVALUATIONS`], with room to spare for rule loading and
+//! the library used from other threads. Each running instance also takes
+//! one of the pool's stacks, which rules run on as futures.
 //!
 //! Where the process may not reserve that much address space (`ulimit -v`),
 //! instances are allocated on demand instead, each with a small reservation
@@ -22,9 +24,12 @@ use wasmtime::{Config, Enabled, PoolingAllocationConfig};
 use crate::limits::MAX_MEMORY_BYTES;
 use crate::rule_state::MAX_TABLE_ELEMENTS;
 
-/// Component instances live at once: the blocking threads, with room to
-/// spare for the library used from other threads.
+/// Component instances live at once.
 const COMPONENT_INSTANCES: u32 = 1000;
+
+/// The most evaluations a server may run at once: half the pool, so that
+/// reloads and library callers always find instances free.
+pub const MAX_CONCURRENT_EVALUATIONS: usize = COMPONENT_INSTANCES as usize / 2;
 
 /// Core instances live at once. A Rust or JavaScript rule has 3, a Python
 /// rule about 40; these are counted, not reserved, so the bound is generous.
@@ -64,6 +69,7 @@ pub fn instance_pool() -> PoolingAllocationConfig {
     tracing::debug!(dirty_pages_known, "sizing the instance pool");
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(COMPONENT_INSTANCES)
+        .total_stacks(COMPONENT_INSTANCES)
         .total_core_instances(CORE_INSTANCES)
         .total_memories(MEMORIES)
         .total_tables(TABLES)

@@ -12,6 +12,7 @@ use anyhow::{Context as _, bail};
 use serde_json::Value;
 
 use crate::bindings::RuleWorldPre;
+use crate::blocking;
 use crate::chain::{self, Evaluation, EvaluationError};
 use crate::imports;
 use crate::instance::RuleInstance;
@@ -116,8 +117,15 @@ impl RuleSet {
     }
 
     /// Runs the chain on one request `{"user": {...}, "context": {...}}`.
+    /// Rules yield at every epoch tick, so that one slow rule does not hold
+    /// up other futures on the same thread.
+    pub async fn evaluate_async(&self, request: Value) -> Result<Evaluation, EvaluationError> {
+        chain::run(&self.sandbox, &self.rules, request).await
+    }
+
+    /// [`Self::evaluate_async`], blocking the calling thread until it ends.
     pub fn evaluate(&self, request: Value) -> Result<Evaluation, EvaluationError> {
-        chain::run(&self.sandbox, &self.rules, request)
+        blocking::block_on(self.evaluate_async(request))
     }
 }
 
@@ -178,7 +186,7 @@ fn load_rule(sandbox: &Sandbox, spec: &RuleSpec) -> anyhow::Result<LoadedRule> {
     // One trial instance, so that a rule that can never run (its initial
     // memory exceeds `memory_mib`, the host cannot allocate it) is refused
     // now rather than failing every evaluation.
-    if let Err(failure) = RuleInstance::new(sandbox, &rule) {
+    if let Err(failure) = blocking::block_on(RuleInstance::new(sandbox, &rule)) {
         bail!(
             "the rule cannot be instantiated under its limits ({:?}): {}",
             failure.reason,

@@ -3,6 +3,7 @@
 //! behind the `config` import, and the memory limiter.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
@@ -61,6 +62,8 @@ pub struct RuleState {
     table: ResourceTable,
     config: RuleConfig,
     pub(crate) limiter: MemoryLimiter,
+    /// When the rule's time is up; checked at every epoch tick.
+    pub(crate) deadline: Instant,
 }
 
 /// The WASI context and the streams it captures. Most rules never call
@@ -107,6 +110,7 @@ impl RuleState {
             table: ResourceTable::new(),
             config,
             limiter,
+            deadline: Instant::now() + limits.timeout,
         }
     }
 

@@ -7,9 +7,10 @@
 //! that does not parse, has duplicate keys, nests too deep or does not fit the
 //! contract `400`. Slow clients are cut off: headers must arrive within the
 //! header timeout (the connection is closed), bodies within the body timeout
-//! (`408`). Evaluations run on tokio's blocking pool, so a slow rule does not
-//! stall the connections served by the async workers, and at most a fixed
-//! number run at once; beyond it the answer is `503` with `Retry-After`.
+//! (`408`). Evaluations run on the async workers themselves, each as a task
+//! whose rules yield at every epoch tick, so a slow rule does not stall the
+//! other connections; at most a fixed number run at once, and beyond it the
+//! answer is `503` with `Retry-After`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -56,6 +57,8 @@ pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// throughput limit.
 pub const DEFAULT_MAX_CONCURRENT_EVALUATIONS: usize = 256;
 
+pub use crate::pool::MAX_CONCURRENT_EVALUATIONS;
+
 /// Largest request head (request line and headers). Login requests carry a
 /// few hundred bytes of headers; the bound keeps header floods cheap.
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -71,7 +74,8 @@ pub struct ServerOptions {
     pub header_read_timeout: Duration,
     /// Time to receive a request's body; slower ones get `408`. [`DEFAULT_BODY_READ_TIMEOUT`].
     pub body_read_timeout: Duration,
-    /// Evaluations at once; more get `503`. [`DEFAULT_MAX_CONCURRENT_EVALUATIONS`].
+    /// Evaluations at once; more get `503`. [`DEFAULT_MAX_CONCURRENT_EVALUATIONS`],
+    /// and at most [`MAX_CONCURRENT_EVALUATIONS`].
     pub max_concurrent_evaluations: usize,
     /// Time requests in flight get after shutdown is asked for. [`DEFAULT_SHUTDOWN_GRACE`].
     pub shutdown_grace: Duration,
@@ -221,12 +225,15 @@ async fn evaluate(request: hyper::Request<Incoming>, shared: &Shared) -> Respons
     // reloads swap in meanwhile.
     let generation = shared.live.current();
     let number = generation.number;
-    let evaluation = move || {
-        let reply = response::for_evaluation(generation.rules.evaluate(body));
+    // A task of its own, on this worker as a rule yields at every tick, so
+    // that a panic is a 500 and a client that hangs up does not cut an
+    // evaluation short.
+    let evaluation = async move {
+        let reply = response::for_evaluation(generation.rules.evaluate_async(body).await);
         drop(permit);
         reply
     };
-    let mut reply = match tokio::task::spawn_blocking(evaluation).await {
+    let mut reply = match tokio::spawn(evaluation).await {
         Ok(reply) => reply,
         Err(error) => {
             tracing::error!(%error, "evaluation task failed");

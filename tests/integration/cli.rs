@@ -109,6 +109,29 @@ fn every_subcommand_has_help() {
     }
 }
 
+#[test]
+fn serve_refuses_more_concurrent_evaluations_than_the_pool_has_room_for() {
+    let rules = example_rules();
+    let limit = rulehost::server::MAX_CONCURRENT_EVALUATIONS.to_string();
+    let over = (rulehost::server::MAX_CONCURRENT_EVALUATIONS + 1).to_string();
+    let output = rulehost(
+        &[
+            "serve",
+            "--rules",
+            rules.to_str().unwrap(),
+            "--max-concurrent-evaluations",
+            &over,
+        ],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--max-concurrent-evaluations") && stderr.contains(&limit),
+        "{stderr}"
+    );
+}
+
 /// Reads the serving address from the `serving` log line of `rulehost serve`.
 fn serving_address(stderr: std::process::ChildStderr) -> std::net::SocketAddr {
     use std::io::BufRead as _;

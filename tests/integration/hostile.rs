@@ -2,6 +2,8 @@
 //! the right reason, the next evaluations succeed, and a sidecar serving them
 //! keeps answering healthy requests correctly meanwhile.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use rulehost::chain::FailureReason;
@@ -99,7 +101,7 @@ fn a_rule_that_fails_with_on_error_skip_is_passed_over_and_counted() {
     assert_eq!(evaluation.rules[0].outcome, rulehost::Outcome::Skipped);
     rules.evaluate(sample("allow")).unwrap();
     let flaky = rules.rule("flaky").unwrap();
-    assert_eq!(flaky.failures.load(std::sync::atomic::Ordering::Relaxed), 2);
+    assert_eq!(flaky.failures.load(Ordering::Relaxed), 2);
 }
 
 #[test]
@@ -180,6 +182,39 @@ async fn a_sidecar_keeps_serving_healthy_requests_while_hostile_ones_run() {
     );
     let rules = http(addr, "GET", "/v1/rules", &[], b"").await.json();
     assert_eq!(rules["rules"][0]["failures"], 30);
+}
+
+/// The test runtime has one thread, which serves every connection and runs
+/// every evaluation: unless endless loops yield, the healthy request is not
+/// even read before the loops' 500 ms are up.
+#[tokio::test]
+async fn rules_in_endless_loops_yield_to_other_requests_on_the_same_thread() {
+    let dir = dispatch_rules();
+    let sidecar = start(dir.path(), ServerOptions::default()).await;
+    let addr = sidecar.addr;
+    let loops_done = Arc::new(AtomicUsize::new(0));
+    let loops: Vec<_> = (0..4)
+        .map(|_| {
+            let loops_done = loops_done.clone();
+            tokio::spawn(async move {
+                let reply = evaluate(addr, &hostile_request("loop")).await;
+                loops_done.fetch_add(1, Ordering::SeqCst);
+                reply
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let healthy = evaluate(addr, &sample("allow")).await;
+    assert_eq!(healthy.status, 200, "{}", healthy.body);
+    assert_eq!(
+        loops_done.load(Ordering::SeqCst),
+        0,
+        "the healthy request waited for the loops to time out"
+    );
+    for endless in loops {
+        let reply = endless.await.unwrap();
+        assert_eq!(reply.json()["reason"], "timeout", "{}", reply.body);
+    }
 }
 
 /// Healthy traffic runs for a bounded number of requests.

@@ -332,7 +332,10 @@ fn an_exhausted_instance_pool_is_the_hosts_failure_not_the_rules() {
     let rule = &rules.rules()[0];
     let mut held = Vec::new();
     let exhausted = loop {
-        match rulehost::instance::RuleInstance::new(rules.sandbox(), rule) {
+        match rulehost::blocking::block_on(rulehost::instance::RuleInstance::new(
+            rules.sandbox(),
+            rule,
+        )) {
             Ok(instance) => held.push(instance),
             Err(failure) => break failure,
         }

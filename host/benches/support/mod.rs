@@ -73,6 +73,19 @@ pub fn median(mut samples: Vec<Duration>) -> Duration {
     quantile(&samples, 0.5)
 }
 
+thread_local! {
+    static RUNTIME: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("starting a tokio runtime");
+}
+
+/// Polls `future` to its end on this thread, as a worker of the sidecar
+/// polls an evaluation.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    RUNTIME.with(|runtime| runtime.block_on(future))
+}
+
 /// `duration` in microseconds with two decimals.
 pub fn micros(duration: Duration) -> String {
     format!("{:.2}", duration.as_secs_f64() * 1e6)

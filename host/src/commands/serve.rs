@@ -38,7 +38,7 @@ pub struct ServeArgs {
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..), value_name = "MS", default_value_t = server::DEFAULT_BODY_READ_TIMEOUT.as_millis() as u64)]
     body_read_timeout_ms: u64,
     /// Evaluations allowed at once; more get 503 with Retry-After.
-    #[arg(long, value_parser = parse_positive, value_name = "N", default_value_t = server::DEFAULT_MAX_CONCURRENT_EVALUATIONS)]
+    #[arg(long, value_parser = parse_concurrency, value_name = "N", default_value_t = server::DEFAULT_MAX_CONCURRENT_EVALUATIONS)]
     max_concurrent_evaluations: usize,
     /// Do not watch the rules directory (for immutable deployments); SIGHUP
     /// still reloads.
@@ -95,8 +95,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         served
     });
-    // Evaluations still running on the blocking pool end by their own time
-    // limits; the process does not wait for them past the grace period.
+    // Evaluations still running are dropped at their next yield; the
+    // process does not wait for them past the grace period.
     runtime.shutdown_timeout(Duration::from_millis(100));
     served?;
     Ok(ExitCode::SUCCESS)
@@ -133,6 +133,18 @@ fn parse_positive(text: &str) -> Result<usize, String> {
         Ok(value) => Ok(value),
         Err(error) => Err(error.to_string()),
     }
+}
+
+/// A number of evaluations at once that the instance pool has room for.
+fn parse_concurrency(text: &str) -> Result<usize, String> {
+    let evaluations = parse_positive(text)?;
+    if evaluations > server::MAX_CONCURRENT_EVALUATIONS {
+        return Err(format!(
+            "must be at most {} (the instance pool's room for running evaluations)",
+            server::MAX_CONCURRENT_EVALUATIONS
+        ));
+    }
+    Ok(evaluations)
 }
 
 /// A JSON nesting depth the parser supports.
