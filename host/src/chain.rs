@@ -8,7 +8,7 @@
 //! `on_error = "skip"`: then the failure is logged and counted and the chain
 //! carries on as if the rule had allowed.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -146,12 +146,32 @@ impl Decide for FreshInstances<'_> {
         rule: &LoadedRule,
         records: &LoginRecords,
     ) -> Result<Decision, Failure> {
-        RuleInstance::new(self.sandbox, rule)
-            .await?
-            .call(rule, records)
-            .await
+        let run = async {
+            RuleInstance::new(self.sandbox, rule)
+                .await?
+                .call(rule, records)
+                .await
+        };
+        // The epoch deadline stops a rule that computes. One that waits in a
+        // host call (a WASI sleep or poll) runs no code that checks it, so a
+        // timer stops it too, a little later, so that a computing rule is
+        // still reported by its trap.
+        let limit = rule.limits.timeout;
+        match tokio::time::timeout(limit + HOST_CALL_TIMEOUT_GRACE, run).await {
+            Ok(result) => result,
+            Err(_) => Err(Failure {
+                reason: FailureReason::Timeout,
+                message: format!(
+                    "the rule did not finish within its time limit of {} ms",
+                    limit.as_millis()
+                ),
+            }),
+        }
     }
 }
+
+/// How long past its time limit a rule waiting in a host call is given.
+const HOST_CALL_TIMEOUT_GRACE: Duration = Duration::from_millis(5);
 
 /// Runs `rules` on `request` in `sandbox`, each rule in a fresh instance.
 pub async fn run(

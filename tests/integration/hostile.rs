@@ -32,8 +32,9 @@ fn hostile_request(mode: &str) -> Value {
     request
 }
 
-const HOSTILE: [(&str, FailureReason); 10] = [
+const HOSTILE: [(&str, FailureReason); 11] = [
     ("loop", FailureReason::Timeout),
+    ("sleep", FailureReason::Timeout),
     ("memory-bomb", FailureReason::MemoryLimit),
     ("recursion", FailureReason::StackOverflow),
     ("panic", FailureReason::Trap),
@@ -181,7 +182,7 @@ async fn a_sidecar_keeps_serving_healthy_requests_while_hostile_ones_run() {
         "healthy requests were answered meanwhile ({answered})"
     );
     let rules = http(addr, "GET", "/v1/rules", &[], b"").await.json();
-    assert_eq!(rules["rules"][0]["failures"], 30);
+    assert_eq!(rules["rules"][0]["failures"], 3 * HOSTILE.len());
 }
 
 /// The test runtime has one thread, which serves every connection and runs

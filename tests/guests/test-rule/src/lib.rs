@@ -17,6 +17,8 @@
 //! And the hostile ones, each of which the host must stop or refuse:
 //!
 //! - `loop`: spins forever.
+//! - `sleep`: sleeps for an hour, waiting in a WASI call rather than
+//!   computing.
 //! - `memory-bomb`: allocates without end.
 //! - `recursion`: recurses without end.
 //! - `oversized`: returns 10 000 claims.
@@ -81,6 +83,10 @@ impl Rule for TestRule {
             "mfa" => modify.require_multifactor("any", false),
             "metadata" => modify.replace_app_metadata(serde_json_value()),
             "loop" => spin(),
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+                modify
+            }
             "memory-bomb" => {
                 let mut hoard: Vec<Vec<u8>> = Vec::new();
                 loop {
