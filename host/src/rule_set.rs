@@ -117,8 +117,11 @@ impl RuleSet {
     }
 
     /// Runs the chain on one request `{"user": {...}, "context": {...}}`.
-    /// Rules yield at every epoch tick, so that one slow rule does not hold
-    /// up other futures on the same thread.
+    /// A rule that runs past its first millisecond or two yields at every
+    /// epoch tick, so that it does not hold up other futures on the same
+    /// thread. It must be polled inside a tokio runtime with the time driver
+    /// enabled (`enable_time` or `enable_all`), which rule time limits and
+    /// WASI's clocks use.
     pub async fn evaluate_async(&self, request: Value) -> Result<Evaluation, EvaluationError> {
         chain::run(&self.sandbox, &self.rules, request).await
     }
