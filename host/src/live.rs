@@ -9,6 +9,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
@@ -26,6 +27,23 @@ pub struct Generation {
     pub loaded_at: SystemTime,
     /// Its rules.
     pub rules: RuleSet,
+    /// Set once an evaluation of these rules ran past its first poll (see
+    /// [`crate::blocking::run_evaluation`]); from then on the server starts
+    /// their evaluations on blocking threads, so that a rule that runs long,
+    /// or spends milliseconds in one instruction, holds up no async worker
+    /// again.
+    pub runs_long: AtomicBool,
+}
+
+impl Generation {
+    fn new(number: u64, rules: RuleSet) -> Self {
+        Self {
+            number,
+            loaded_at: SystemTime::now(),
+            rules,
+            runs_long: AtomicBool::new(false),
+        }
+    }
 }
 
 /// A reload that did not produce a generation.
@@ -60,11 +78,7 @@ impl LiveRules {
     /// Loads generation 1 from `dir`; fails if it does not load.
     pub fn load(dir: &Path, sandbox: Arc<Sandbox>) -> anyhow::Result<Self> {
         let rules = RuleSet::load_with(sandbox.clone(), dir)?;
-        let first = Generation {
-            number: 1,
-            loaded_at: SystemTime::now(),
-            rules,
-        };
+        let first = Generation::new(1, rules);
         Ok(Self {
             dir: dir.to_owned(),
             sandbox,
@@ -124,11 +138,7 @@ impl LiveRules {
             .collect();
         self.sandbox.retain_compiled(&keep);
         drop(keep);
-        self.current.store(Arc::new(Generation {
-            number,
-            loaded_at: SystemTime::now(),
-            rules,
-        }));
+        self.current.store(Arc::new(Generation::new(number, rules)));
         tracing::info!(
             generation = number,
             micros = started.elapsed().as_micros() as u64,

@@ -31,16 +31,30 @@ const COMPONENT_INSTANCES: u32 = 1000;
 /// reloads and library callers always find instances free.
 pub const MAX_CONCURRENT_EVALUATIONS: usize = COMPONENT_INSTANCES as usize / 2;
 
-/// Core instances live at once. A Rust or JavaScript rule has 3, a Python
-/// rule about 40; these are counted, not reserved, so the bound is generous.
-const CORE_INSTANCES: u32 = 50_000;
+/// Core instances one rule may have. A Rust, JavaScript or C rule has 3, a
+/// Python rule about 40. Without a bound per rule, one rule could take the
+/// whole pool and leave every other rule without instances.
+const CORE_INSTANCES_PER_RULE: u32 = 100;
 
-/// Linear memories live at once; every rule built by the supported
-/// toolchains has one.
-const MEMORIES: u32 = 1000;
+/// Linear memories one rule may have; rules built by the supported
+/// toolchains have one, a rule composed of two components two.
+const MEMORIES_PER_RULE: u32 = 2;
 
-/// Tables live at once; rules built by the supported toolchains have two.
-const TABLES: u32 = 2000;
+/// Tables one rule may have; rules built by the supported toolchains have
+/// two.
+const TABLES_PER_RULE: u32 = 4;
+
+/// Core instances live at once, enough for every component instance to
+/// have its most; these are counted, not reserved.
+const CORE_INSTANCES: u32 = COMPONENT_INSTANCES * CORE_INSTANCES_PER_RULE;
+
+/// Linear memories live at once, enough for every component instance to
+/// have its most.
+const MEMORIES: u32 = COMPONENT_INSTANCES * MEMORIES_PER_RULE;
+
+/// Tables live at once, enough for every component instance to have its
+/// most.
+const TABLES: u32 = COMPONENT_INSTANCES * TABLES_PER_RULE;
 
 /// Address space the pool needs: a 4 GiB slot per memory, and room for the
 /// rest of the process (tables, stacks, code, heap).
@@ -73,6 +87,9 @@ pub fn instance_pool() -> PoolingAllocationConfig {
         .total_core_instances(CORE_INSTANCES)
         .total_memories(MEMORIES)
         .total_tables(TABLES)
+        .max_core_instances_per_component(CORE_INSTANCES_PER_RULE)
+        .max_memories_per_component(MEMORIES_PER_RULE)
+        .max_tables_per_component(TABLES_PER_RULE)
         .max_memory_size(MAX_MEMORY_BYTES)
         .table_elements(MAX_TABLE_ELEMENTS)
         .linear_memory_keep_resident(keep_resident(MEMORY_KEEP_RESIDENT))

@@ -5,12 +5,13 @@
 //! sockets, plus the `config` import, which answers from that rule's own
 //! `[rule.config]` table only (see [`crate::rule_state`]).
 //!
-//! Rules run as futures, on whatever thread polls them: the server's async
-//! workers, with no hand-off to another thread. Time limits use epoch
+//! Rules run as futures, on whatever thread polls them: in the server, an
+//! async worker first, and a blocking thread for an evaluation that runs
+//! long (see [`crate::blocking::run_evaluation`]). Time limits use epoch
 //! interruption: a ticker thread advances the engine's epoch every
-//! millisecond, and at each tick a running rule either yields, so that other
-//! requests on the same worker go on, or, once its deadline has passed,
-//! traps, even inside a tight loop.
+//! millisecond, and at each tick after a rule's first slice it either
+//! yields, so that whatever polls it can move it or run other work, or, once
+//! its deadline has passed, traps, even inside a tight loop.
 //!
 //! Instances are allocated from a pre-reserved pool (sized in `pool`), so
 //! that a fresh instance per rule per evaluation costs microseconds.
@@ -79,8 +80,15 @@ impl Sandbox {
         config.wasm_component_model(true);
         config.epoch_interruption(true);
         if let Some(dir) = &options.cache_dir {
+            // wasmtime's cache takes absolute paths only.
+            let dir = std::path::absolute(dir).with_context(|| {
+                format!(
+                    "resolving the compiled-module cache directory {}",
+                    dir.display()
+                )
+            })?;
             let mut cache = CacheConfig::new();
-            cache.with_directory(dir);
+            cache.with_directory(&dir);
             let cache = Cache::new(cache)
                 .map_err(anyhow::Error::from)
                 .with_context(|| {

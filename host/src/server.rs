@@ -7,15 +7,19 @@
 //! that does not parse, has duplicate keys, nests too deep or does not fit the
 //! contract `400`. Slow clients are cut off: headers must arrive within the
 //! header timeout (the connection is closed), bodies within the body timeout
-//! (`408`). Evaluations run on the async workers themselves, each as a task
-//! whose rules yield at every epoch tick, so a slow rule does not stall the
-//! other connections; at most a fixed number run at once, and beyond it the
-//! answer is `503` with `Retry-After`.
+//! (`408`). An evaluation starts on the async worker that read its request,
+//! where most end within microseconds; one still running after its first
+//! poll moves to a blocking thread, and from then on that generation's
+//! evaluations start there (see [`crate::blocking::run_evaluation`]), so a
+//! slow rule does not stall the other connections. At most a fixed number of
+//! evaluations run at once, and beyond it the answer is `503` with
+//! `Retry-After`.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -31,6 +35,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing::Instrument as _;
 
+use crate::blocking;
 use crate::live::LiveRules;
 use crate::request_json::{self, DEFAULT_MAX_DEPTH};
 use crate::response::{self, Reply};
@@ -225,17 +230,29 @@ async fn evaluate(request: hyper::Request<Incoming>, shared: &Shared) -> Respons
     // reloads swap in meanwhile.
     let generation = shared.live.current();
     let number = generation.number;
-    // A task of its own, on this worker as a rule yields at every tick, so
-    // that a panic is a 500 and a client that hangs up does not cut an
-    // evaluation short.
+    let runs_long = generation.runs_long.load(Ordering::Relaxed);
+    let rules = generation.clone();
     let evaluation = async move {
-        let reply = response::for_evaluation(generation.rules.evaluate_async(body).await);
+        let reply = response::for_evaluation(rules.rules.evaluate_async(body).await);
         drop(permit);
         reply
     };
-    let mut reply = match tokio::spawn(evaluation).await {
-        Ok(reply) => reply,
-        Err(error) => {
+    // A task of its own, so that a panic is a 500 and a client that hangs
+    // up does not cut an evaluation short.
+    let outcome = tokio::spawn(blocking::run_evaluation(evaluation, runs_long)).await;
+    let mut reply = match outcome {
+        Ok(Ok((reply, run))) => {
+            if run.ran_long() && !generation.runs_long.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    generation = number,
+                    worker_micros = run.on_worker.as_micros() as u64,
+                    "an evaluation held its worker past a rule's first slice or waited in a \
+                     host call; this generation's evaluations now start on blocking threads"
+                );
+            }
+            reply
+        }
+        Ok(Err(error)) | Err(error) => {
             tracing::error!(%error, "evaluation task failed");
             Reply::error(500, "server_error", "the evaluation did not complete")
         }

@@ -241,3 +241,43 @@ fn eval_falls_back_to_on_demand_instances_when_the_pool_cannot_be_reserved() {
         "the fallback is logged: {stderr}"
     );
 }
+
+#[test]
+fn eval_refuses_an_endless_input_instead_of_filling_memory() {
+    // Before, `eval` read its whole input first: /dev/zero grew it past
+    // gigabytes and never finished.
+    let output = rulehost(
+        &[
+            "eval",
+            "--rules",
+            example_rules().to_str().unwrap(),
+            "/dev/zero",
+        ],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("/dev/zero holds more than 1048576 bytes"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_relative_cache_dir_is_taken_from_the_working_directory() {
+    let work = tempfile::tempdir().unwrap();
+    let input = workspace().join("example-rules/requests/allow.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_rulehost"))
+        .current_dir(work.path())
+        .args(["eval", "--cache-dir", "compiled", "--rules"])
+        .arg(example_rules())
+        .arg(input)
+        .output()
+        .expect("running rulehost");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let cached = std::fs::read_dir(work.path().join("compiled"))
+        .expect("the cache directory was made where it was asked for")
+        .count();
+    assert!(cached > 0, "compiled modules were cached");
+}

@@ -106,6 +106,47 @@ fn a_component_importing_only_what_rulehost_provides_gets_no_hint() {
     );
 }
 
+/// A component of `count` core instances, each of a module with a memory
+/// of one page, and nothing else.
+fn component_with_memories(count: usize) -> Vec<u8> {
+    let instances: String = (0..count)
+        .map(|index| format!("(core instance $m{index} (instantiate $memory))"))
+        .collect();
+    wat::parse_str(format!(
+        "(component (core module $memory (memory 1)) {instances})"
+    ))
+    .unwrap()
+}
+
+#[test]
+fn a_rule_with_more_memories_than_a_rule_may_have_is_refused() {
+    // Before, one rule with hundreds of memories loaded, and a few
+    // evaluations of it at once took every memory of the shared pool, so
+    // that every other rule failed with host_resources.
+    let dir = single_rule("many.wasm");
+    dir.write("many.wasm", component_with_memories(50));
+    let message = load_error(&dir);
+    assert!(
+        message.contains("\"suspect\"") && message.contains("many.wasm"),
+        "{message}"
+    );
+    assert!(
+        message.contains("50 Wasm linear memories") && message.contains("maximum of 2"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_rule_with_two_memories_is_within_the_bound() {
+    let dir = single_rule("two.wasm");
+    dir.write("two.wasm", component_with_memories(2));
+    let message = load_error(&dir);
+    assert!(
+        message.contains("does not implement the rulehost:rule world"),
+        "two memories pass the pool's bound and fail only the world check: {message}"
+    );
+}
+
 #[test]
 fn a_duplicate_name_is_refused_with_its_line() {
     let manifest = [

@@ -1,13 +1,18 @@
 //! `rulehost eval`: run the chain once on a request read from a file or stdin.
 
-use std::io::{Read as _, Write as _};
+use std::fs::File;
+use std::io::{Read, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
+use rulehost::server::DEFAULT_MAX_BODY_BYTES;
 use rulehost::{request_json, response};
 
 use super::{EXIT_DENY, EXIT_ERROR, RulesDir};
+
+/// The largest request `eval` reads: the sidecar's default body limit.
+const MAX_INPUT_BYTES: usize = DEFAULT_MAX_BODY_BYTES;
 
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
@@ -20,8 +25,8 @@ pub struct EvalArgs {
 
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let rules = args.rules.load()?;
-    let (name, text) = read_input(&args.input)?;
-    let request = request_json::parse(text.as_bytes(), request_json::DEFAULT_MAX_DEPTH)
+    let (name, bytes) = read_input(&args.input)?;
+    let request = request_json::parse(&bytes, request_json::DEFAULT_MAX_DEPTH)
         .with_context(|| format!("parsing {name} as JSON"))?;
     let reply = response::for_evaluation(rules.evaluate(request));
     let printed = writeln!(
@@ -42,15 +47,24 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn read_input(path: &PathBuf) -> anyhow::Result<(String, String)> {
-    if path.as_os_str() == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("reading the request from stdin")?;
-        return Ok(("stdin".into(), text));
+/// Reads the request from `path`, or stdin for `-`, refusing one larger than
+/// the sidecar would accept, so that an endless input (`/dev/zero`, a pipe
+/// that never closes) ends in an error rather than filling memory.
+fn read_input(path: &PathBuf) -> anyhow::Result<(String, Vec<u8>)> {
+    let (name, source): (String, Box<dyn Read>) = if path.as_os_str() == "-" {
+        ("stdin".into(), Box::new(std::io::stdin()))
+    } else {
+        let name = path.display().to_string();
+        let file = File::open(path).with_context(|| format!("reading {name}"))?;
+        (name, Box::new(file))
+    };
+    let mut bytes = Vec::new();
+    source
+        .take(MAX_INPUT_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {name}"))?;
+    if bytes.len() > MAX_INPUT_BYTES {
+        bail!("{name} holds more than {MAX_INPUT_BYTES} bytes, the most a request may have");
     }
-    let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {name}"))?;
-    Ok((name, text))
+    Ok((name, bytes))
 }
