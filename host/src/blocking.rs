@@ -4,7 +4,7 @@
 //! runtime), and on a blocking thread for evaluations that run long.
 
 use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::task::JoinError;
 
@@ -39,27 +39,30 @@ pub enum Lane {
     Blocking,
 }
 
-/// How long an evaluation may hold its async worker in its first poll
-/// before its generation counts as running long: about a rule's first
-/// slice (see [`crate::sandbox`]).
-const LONG_ON_WORKER: Duration = Duration::from_millis(2);
+/// CPU time above which an evaluation counts as running long. Evaluations
+/// of ordinary rules take tens to hundreds of microseconds. This is CPU
+/// time, not wall-clock time, so that a healthy evaluation the operating
+/// system preempted on a busy machine does not count; and it is well above
+/// the few milliseconds a page fault can cost on a busy machine (6.5 ms
+/// seen once under load), since one such evaluation moves a whole
+/// generation to blocking threads.
+const LONG_EVALUATION_CPU: Duration = Duration::from_millis(20);
 
 /// How an evaluation ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Run {
     /// Where it ended.
     pub lane: Lane,
-    /// How long it held the async worker that started it.
-    pub on_worker: Duration,
+    /// The CPU time its polls took, on the worker and the blocking thread.
+    pub cpu: Duration,
 }
 
 impl Run {
-    /// Whether the evaluation showed that its rules can hold a worker for
-    /// long: it moved to a blocking thread, or its first poll took longer
-    /// than a rule's first slice (one long instruction, which no epoch
-    /// check interrupts).
+    /// Whether the evaluation used more CPU time than ordinary rules ever
+    /// do: a rule computed long, or spent milliseconds in one step (a
+    /// `memory.fill` of a large memory) that no epoch check interrupts.
     pub fn ran_long(&self) -> bool {
-        self.lane == Lane::Blocking || self.on_worker > LONG_ON_WORKER
+        self.cpu > LONG_EVALUATION_CPU
     }
 }
 
@@ -86,34 +89,53 @@ where
     F::Output: Send + 'static,
 {
     let mut future = Box::pin(future);
-    let mut on_worker = Duration::ZERO;
+    let mut worker_cpu = Duration::ZERO;
     if !start_blocking {
-        let started = Instant::now();
+        let started = thread_cpu_time();
         let first_poll =
             std::future::poll_fn(|context| Poll::Ready(future.as_mut().poll(context))).await;
-        on_worker = started.elapsed();
+        worker_cpu = thread_cpu_time().saturating_sub(started);
         if let Poll::Ready(output) = first_poll {
             let run = Run {
                 lane: Lane::Worker,
-                on_worker,
+                cpu: worker_cpu,
             };
             return Ok((output, run));
         }
     }
     let runtime = tokio::runtime::Handle::current();
-    let output = tokio::task::spawn_blocking(move || runtime.block_on(future)).await?;
+    let (output, blocking_cpu) = tokio::task::spawn_blocking(move || {
+        let started = thread_cpu_time();
+        let output = runtime.block_on(future);
+        (output, thread_cpu_time().saturating_sub(started))
+    })
+    .await?;
     let run = Run {
         lane: Lane::Blocking,
-        on_worker,
+        cpu: worker_cpu + blocking_cpu,
     };
     Ok((output, run))
+}
+
+/// The CPU time the calling thread has used so far.
+fn thread_cpu_time() -> Duration {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, Instant};
 
-    use super::{Lane, run_evaluation};
+    use super::{Lane, run_evaluation, thread_cpu_time};
+
+    /// Computes until the thread has used `cpu` of CPU time.
+    fn burn_cpu(cpu: Duration) {
+        let started = thread_cpu_time();
+        while thread_cpu_time() - started < cpu {
+            std::hint::black_box(0u64);
+        }
+    }
 
     #[tokio::test]
     async fn an_evaluation_that_ends_in_its_first_poll_stays_on_the_worker() {
@@ -135,7 +157,7 @@ mod tests {
     async fn an_evaluation_still_running_after_its_first_poll_leaves_the_worker() {
         let computes_long = async {
             tokio::task::yield_now().await;
-            std::thread::sleep(Duration::from_millis(400));
+            burn_cpu(Duration::from_millis(400));
         };
         let started = Instant::now();
         let evaluation = tokio::spawn(run_evaluation(computes_long, false));
@@ -153,12 +175,17 @@ mod tests {
     /// One long instruction (a `memory.fill` of a large memory) passes no
     /// epoch check, so the evaluation can end in its first poll after
     /// holding the worker for milliseconds; that counts as running long too.
+    /// Waiting costs no CPU, so a healthy evaluation that waited does not.
     #[tokio::test]
     async fn a_first_poll_that_holds_the_worker_for_long_counts_as_running_long() {
-        let one_long_step = async { std::thread::sleep(Duration::from_millis(20)) };
+        let one_long_step = async { burn_cpu(Duration::from_millis(40)) };
         let (_, run) = run_evaluation(one_long_step, false).await.unwrap();
         assert_eq!(run.lane, Lane::Worker);
         assert!(run.ran_long(), "{run:?}");
+        let waits = async { tokio::time::sleep(Duration::from_millis(20)).await };
+        let (_, run) = run_evaluation(waits, false).await.unwrap();
+        assert_eq!(run.lane, Lane::Blocking);
+        assert!(!run.ran_long(), "{run:?}");
     }
 
     #[tokio::test]

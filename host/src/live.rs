@@ -27,11 +27,11 @@ pub struct Generation {
     pub loaded_at: SystemTime,
     /// Its rules.
     pub rules: RuleSet,
-    /// Set once an evaluation of these rules ran past its first poll (see
-    /// [`crate::blocking::run_evaluation`]); from then on the server starts
-    /// their evaluations on blocking threads, so that a rule that runs long,
-    /// or spends milliseconds in one instruction, holds up no async worker
-    /// again.
+    /// Set once an evaluation of these rules used more CPU time than
+    /// ordinary rules do (see [`crate::blocking::Run::ran_long`]); from then
+    /// on the server starts their evaluations on blocking threads, so that a
+    /// rule that runs long, or spends milliseconds in one instruction, holds
+    /// up no async worker again.
     pub runs_long: AtomicBool,
 }
 

@@ -245,9 +245,9 @@ async fn evaluate(request: hyper::Request<Incoming>, shared: &Shared) -> Respons
             if run.ran_long() && !generation.runs_long.swap(true, Ordering::Relaxed) {
                 tracing::warn!(
                     generation = number,
-                    worker_micros = run.on_worker.as_micros() as u64,
-                    "an evaluation held its worker past a rule's first slice or waited in a \
-                     host call; this generation's evaluations now start on blocking threads"
+                    cpu_micros = run.cpu.as_micros() as u64,
+                    "an evaluation used more CPU time than ordinary rules do; this \
+                     generation's evaluations now start on blocking threads"
                 );
             }
             reply

@@ -95,7 +95,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         served
     });
-    // Evaluations still running are dropped at their next yield; the
+    // Evaluations still running on the workers are dropped at their next
+    // yield, and those on blocking threads end by their time limits; the
     // process does not wait for them past the grace period.
     runtime.shutdown_timeout(Duration::from_millis(100));
     served?;
