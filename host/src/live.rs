@@ -9,7 +9,6 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
@@ -27,12 +26,6 @@ pub struct Generation {
     pub loaded_at: SystemTime,
     /// Its rules.
     pub rules: RuleSet,
-    /// Set once an evaluation of these rules used more CPU time than
-    /// ordinary rules do (see [`crate::blocking::Run::ran_long`]); from then
-    /// on the server starts their evaluations on blocking threads, so that a
-    /// rule that runs long, or spends milliseconds in one instruction, holds
-    /// up no async worker again.
-    pub runs_long: AtomicBool,
 }
 
 impl Generation {
@@ -41,7 +34,6 @@ impl Generation {
             number,
             loaded_at: SystemTime::now(),
             rules,
-            runs_long: AtomicBool::new(false),
         }
     }
 }

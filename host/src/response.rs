@@ -162,7 +162,6 @@ pub fn for_rules(live: &LiveRules) -> Reply {
                 "number": generation.number,
                 "loaded_at": humantime::format_rfc3339_millis(generation.loaded_at).to_string(),
                 "manifest": rules.manifest().path.display().to_string(),
-                "runs_long": generation.runs_long.load(Ordering::Relaxed),
             },
             "rules": listed,
             "last_failed_reload": failure,

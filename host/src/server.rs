@@ -7,19 +7,17 @@
 //! that does not parse, has duplicate keys, nests too deep or does not fit the
 //! contract `400`. Slow clients are cut off: headers must arrive within the
 //! header timeout (the connection is closed), bodies within the body timeout
-//! (`408`). An evaluation starts on the async worker that read its request,
-//! where most end within microseconds; one still running after its first
-//! poll moves to a blocking thread, and from then on that generation's
-//! evaluations start there (see [`crate::blocking::run_evaluation`]), so a
-//! slow rule does not stall the other connections. At most a fixed number of
-//! evaluations run at once, and beyond it the answer is `503` with
-//! `Retry-After`.
+//! (`408`). An evaluation runs on the async worker that read its request,
+//! where nearly all end within microseconds; one that computes past a
+//! rule's first slice moves to a blocking thread (see
+//! [`crate::blocking::run_evaluation`]), so a slow rule does not stall the
+//! other connections. At most a fixed number of evaluations run at once, and
+//! beyond it the answer is `503` with `Retry-After`.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -230,26 +228,16 @@ async fn evaluate(request: hyper::Request<Incoming>, shared: &Shared) -> Respons
     // reloads swap in meanwhile.
     let generation = shared.live.current();
     let number = generation.number;
-    let runs_long = generation.runs_long.load(Ordering::Relaxed);
-    let rules = generation.clone();
     let evaluation = async move {
-        let reply = response::for_evaluation(rules.rules.evaluate_async(body).await);
+        let reply = response::for_evaluation(generation.rules.evaluate_async(body).await);
         drop(permit);
         reply
     };
     // A task of its own, so that a panic is a 500 and a client that hangs
     // up does not cut an evaluation short.
-    let outcome = tokio::spawn(blocking::run_evaluation(evaluation, runs_long)).await;
-    let mut reply = match outcome {
-        Ok(Ok((reply, run))) => {
-            if run.ran_long() && !generation.runs_long.swap(true, Ordering::Relaxed) {
-                tracing::warn!(
-                    generation = number,
-                    cpu_micros = run.cpu.as_micros() as u64,
-                    "an evaluation used more CPU time than ordinary rules do; this \
-                     generation's evaluations now start on blocking threads"
-                );
-            }
+    let mut reply = match tokio::spawn(blocking::run_evaluation(evaluation)).await {
+        Ok(Ok((reply, lane))) => {
+            tracing::debug!(?lane, "evaluation ended");
             reply
         }
         Ok(Err(error)) | Err(error) => {

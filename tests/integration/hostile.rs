@@ -185,35 +185,6 @@ async fn a_sidecar_keeps_serving_healthy_requests_while_hostile_ones_run() {
     assert_eq!(rules["rules"][0]["failures"], 3 * HOSTILE.len());
 }
 
-/// Whether the serving generation starts its evaluations on blocking threads.
-async fn runs_long(addr: std::net::SocketAddr) -> bool {
-    let rules = http(addr, "GET", "/v1/rules", &[], b"").await.json();
-    rules["generation"]["runs_long"]
-        .as_bool()
-        .expect("/v1/rules says whether the generation runs long")
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_generation_whose_rule_runs_long_starts_its_evaluations_on_blocking_threads() {
-    let dir = dispatch_rules();
-    let sidecar = start(dir.path(), ServerOptions::default()).await;
-    let addr = sidecar.addr;
-    for _ in 0..20 {
-        assert_eq!(evaluate(addr, &sample("allow")).await.status, 200);
-    }
-    assert!(
-        !runs_long(addr).await,
-        "healthy evaluations end on their worker"
-    );
-    let endless = evaluate(addr, &hostile_request("loop")).await;
-    assert_eq!(endless.json()["reason"], "timeout", "{}", endless.body);
-    assert!(runs_long(addr).await);
-    let allow = evaluate(addr, &sample("allow")).await;
-    assert_eq!(allow.status, 200, "{}", allow.body);
-    let endless = evaluate(addr, &hostile_request("loop")).await;
-    assert_eq!(endless.json()["reason"], "timeout", "{}", endless.body);
-}
-
 /// The test runtime has one thread, which serves every connection: unless
 /// endless loops leave it, the healthy request is not even read before the
 /// loops' 500 ms are up.
