@@ -160,9 +160,16 @@ fn read_module(path: &Path) -> anyhow::Result<Vec<u8>> {
 fn load_rule(sandbox: &Sandbox, spec: &RuleSpec) -> anyhow::Result<LoadedRule> {
     let bytes = read_module(&spec.module)?;
     let hash = content_hash(&bytes);
-    let component = sandbox
-        .compile(&hash, &bytes)
-        .context("compiling the module (is it a WebAssembly component built for wasm32-wasip2?)")?;
+    let component = sandbox.compile(&hash, &bytes).map_err(|error| {
+        // The pool's bounds on a rule's memories, tables and instances are
+        // not a sign of the wrong kind of file.
+        let hint = if format!("{error:#}").contains("in the pooling allocator") {
+            ""
+        } else {
+            " (is it a WebAssembly component built for wasm32-wasip2?)"
+        };
+        error.context(format!("compiling the module{hint}"))
+    })?;
     let instance_pre = sandbox
         .linker()
         .instantiate_pre(&component)

@@ -134,6 +134,10 @@ fn a_rule_with_more_memories_than_a_rule_may_have_is_refused() {
         message.contains("50 Wasm linear memories") && message.contains("maximum of 2"),
         "{message}"
     );
+    assert!(
+        !message.contains("is it a WebAssembly component"),
+        "a bound on the rule is not a sign of the wrong kind of file: {message}"
+    );
 }
 
 #[test]
