@@ -1,7 +1,7 @@
 //! Where the host's futures (instantiating and evaluating rules) run when an
 //! async worker is the wrong place for them: to their end for synchronous
 //! callers (the command line, rule loading, library users without an async
-//! runtime), and on a blocking thread for evaluations that run long.
+//! runtime), and on a blocking thread for evaluations that compute long.
 
 use std::task::Poll;
 use std::time::Duration;
