@@ -160,7 +160,8 @@ impl Sandbox {
                 UpdateDeadline::Interrupt
             })
         });
-        renew_deadline(&mut store, limits);
+        // `RuleState::new` counted the deadline from now already.
+        store.set_epoch_deadline(FIRST_SLICE_TICKS);
         store
     }
 }

@@ -189,7 +189,7 @@ async fn a_sidecar_keeps_serving_healthy_requests_while_hostile_ones_run() {
 /// endless loops leave it, the healthy request is not even read before the
 /// loops' 500 ms are up.
 #[tokio::test]
-async fn rules_in_endless_loops_yield_to_other_requests_on_the_same_thread() {
+async fn rules_in_endless_loops_leave_the_only_worker_to_other_requests() {
     let dir = dispatch_rules();
     let sidecar = start(dir.path(), ServerOptions::default()).await;
     let addr = sidecar.addr;
